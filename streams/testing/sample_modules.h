@@ -1,0 +1,31 @@
+// Sample modules that come with the harness: small, correct examples of the DDI patterns a
+// module author needs (put/service with flow control and bands, M_FLUSH, private state under a
+// perimeter), used by the core's own tests, benchmarks and demo.
+//
+//   passthru  D_MP       putnext both ways, no service procedures (the cheapest hop)
+//   svcpass   D_MP       queues when the next queue is full and drains in its service procedure
+//   qpair     D_MTQPAIR  like svcpass, counting messages in per-instance state the perimeter guards
+//   perq      D_MTPERQ   like qpair, one perimeter per queue
+//   permod    D_MTPERMOD like qpair, counting in state shared by all instances
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "streams/registry.h"
+
+namespace ustreams::testing {
+
+absl::Status RegisterSampleModules(Registry& registry);
+
+// Per-instance counters of svcpass/qpair/perq/permod (q_ptr of both queues).
+struct SampleCounters {
+  uint64_t down = 0;  // messages passed downstream
+  uint64_t up = 0;    // messages passed upstream
+  uint64_t queued = 0;  // messages that had to wait on the instance's queues
+};
+SampleCounters* CountersOf(queue_t* q);
+// Messages all permod instances passed, in both directions (guarded by its perimeter).
+uint64_t PermodTotal();
+
+}  // namespace ustreams::testing
