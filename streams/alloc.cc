@@ -249,6 +249,9 @@ mblk_t* allocb(size_t size, unsigned int /*pri*/) {
     c = static_cast<Chunk*>(CacheGet(cls));
     db_class = static_cast<unsigned char>(cls);
   } else {
+    // Beyond this the chunk size below wraps around: the allocation would be tiny and db_lim
+    // would point far past its end. No such buffer can exist, so fail as allocb(9F) does.
+    if (size > SIZE_MAX - kChunkHeader - 63) return nullptr;
     c = static_cast<Chunk*>(std::aligned_alloc(64, (kChunkHeader + size + 63) & ~size_t{63}));
     db_class = kLargeClass;
   }

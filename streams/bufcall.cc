@@ -34,6 +34,9 @@ struct BufcallList {
   bufcall_id_t next_id = 1;
   bufcall_id_t running_id = 0;  // an inline callback running now
   std::thread::id running_thread;
+  // Set by a release in another thread while a callback runs: the running thread's pass then
+  // also covers entries registered up to here, since that release came after them.
+  bufcall_id_t rerun_limit = 0;
 };
 
 BufcallList& List() {
@@ -55,6 +58,9 @@ bufcall_id_t BufcallRegister(size_t size, void (*func)(void*), void* arg, Bufcal
 }
 
 bool BufcallCancel(bufcall_id_t id) {
+  // 0 is what a failed bufcall returned, never a real entry; it also equals running_id when
+  // nothing runs, so the wait below would never end.
+  if (id == 0) return false;
   BufcallList& l = List();
   std::unique_lock<std::mutex> g(l.mu);
   for (auto it = l.pending.begin(); it != l.pending.end(); ++it) {
@@ -81,7 +87,16 @@ void BufcallMemoryAvailable() {
     std::unique_lock<std::mutex> g(l.mu);
     // One inline callback at a time keeps unbufcall's wait simple; a nested release from inside
     // a callback leaves the rest to the outer loop.
-    if (l.pending.empty() || l.running_id != 0 || l.pending.front().id >= limit) return;
+    if (l.pending.empty()) return;
+    if (l.running_id != 0) {
+      // Another thread is mid-callback and will carry on with the list; leave it the entries
+      // registered so far, or they would wait for a release that may never come. (A release
+      // from inside the callback itself does not count, so a callback that re-registers and
+      // frees cannot loop.)
+      if (l.running_thread != std::this_thread::get_id()) l.rerun_limit = l.next_id;
+      return;
+    }
+    if (l.pending.front().id >= limit) return;
     Entry e = l.pending.front();
     l.pending.pop_front();
     g_pending_bufcalls.fetch_sub(1);
@@ -96,6 +111,8 @@ void BufcallMemoryAvailable() {
     e.func(e.arg);
     g.lock();
     l.running_id = 0;
+    if (l.rerun_limit > limit) limit = l.rerun_limit;
+    l.rerun_limit = 0;
     l.done.notify_all();
   }
 }

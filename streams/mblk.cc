@@ -250,7 +250,8 @@ mblk_t* msgpullup(mblk_t* mp, ssize_t len) {
 int adjmsg(mblk_t* mp, ssize_t len) {
   if (mp == nullptr) return 0;
   bool from_head = len >= 0;
-  size_t n = from_head ? static_cast<size_t>(len) : static_cast<size_t>(-len);
+  // Negate in unsigned arithmetic: -len overflows for the most negative ssize_t.
+  size_t n = from_head ? static_cast<size_t>(len) : size_t{0} - static_cast<size_t>(len);
   if (xmsgsize(mp) < n) return 0;
   unsigned char type = mp->b_datap->db_type;
   if (from_head) {

@@ -53,7 +53,9 @@ void SyncQ::EnterBlocking(Scheduler* s) {
   if (s != nullptr && s->deterministic()) {
     while (busy_) {
       l.unlock();
-      STREAMS_RULE(s->RunOne(), "a perimeter is entered only when its holder can leave",
+      // Not inside STREAMS_RULE: that compiles away under NDEBUG, and so would the progress.
+      [[maybe_unused]] bool ran = s->RunOne();
+      STREAMS_RULE(ran, "a perimeter is entered only when its holder can leave",
                    "deterministic scheduler idle while the perimeter is held (entered from "
                    "inside itself?)");
       l.lock();

@@ -1,7 +1,9 @@
 // Queues and flow control (putq(9F), getq(9F), canput(9F) ...). See queue.h for the theory.
 #include "streams/queue.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <memory>
 
 #include "streams/alloc_internal.h"
 #include "streams/debug.h"
@@ -230,7 +232,7 @@ bool EnqueueLocked(queue_t* q, mblk_t* mp) {
 // ---- navigation ----
 
 int SAMESTR(queue_t* q) {
-  return q->q_next != nullptr && ((q->q_flag & QREADR) == (q->q_next->q_flag & QREADR));
+  return q->q_next != nullptr && IsReadQ(q) == IsReadQ(q->q_next);
 }
 
 queue_t* backq(queue_t* q) {
@@ -480,7 +482,10 @@ void flushq(queue_t* q, int flag) {
 }
 
 void flushband(queue_t* q, unsigned char pri, int flag) {
-  if (pri > q->q_nband) return;
+  {
+    std::lock_guard<std::mutex> l(q->q_lock);
+    if (pri > q->q_nband) return;
+  }
   if (pri == 0) {
     mblk_t* mp;
     {
@@ -649,7 +654,7 @@ void FlushAsModule(queue_t* q, mblk_t* mp) {
     }
   };
   // Flush the side the message travels on first, then the other side, then pass it along.
-  bool read_side = (q->q_flag & QREADR) != 0;
+  bool read_side = IsReadQ(q);
   if (flags & (read_side ? FLUSHR : FLUSHW)) flush(q);
   if (flags & (read_side ? FLUSHW : FLUSHR)) flush(OTHERQ(q));
   putnext(q, mp);
@@ -688,8 +693,9 @@ clock_t drv_usectohz(clock_t usec) { return (usec + 999) / 1000; }
 clock_t drv_hztousec(clock_t ticks) { return ticks * 1000; }
 
 namespace {
-// Removes id from list; true if it was there (the callback may still run).
-bool TakeId(std::mutex& mu, std::vector<uint64_t>& list, uint64_t id) {
+// Removes id from list; true if it was there (the callback may still run). id is read under mu:
+// a timeout's callback can start before qtimeout() has stored its id.
+bool TakeId(std::mutex& mu, std::vector<uint64_t>& list, const uint64_t& id) {
   std::lock_guard<std::mutex> l(mu);
   for (auto it = list.begin(); it != list.end(); ++it) {
     if (*it == id) {
@@ -731,21 +737,27 @@ clock_t quntimeout(queue_t* q, timeout_id_t id) {
 }
 
 namespace {
-struct QbufcallCtx {
-  queue_t* q;
-};
-
+// ctx is the queue (no allocation: a cancelled entry never reaches the runner to free one).
 void QbufcallRunner(void* ctx, bufcall_id_t id, void (*func)(void*), void* arg) {
-  auto* c = static_cast<QbufcallCtx*>(ctx);
-  queue_t* q = c->q;
-  delete c;
+  auto* q = static_cast<queue_t*>(ctx);
   internal::QueuePair* pair = q->q_pair;
-  // Memory became available somewhere: run the callback on q's scheduler, in its perimeter.
-  q->q_stream->scheduler()->Defer([q, pair, id, func, arg] {
-    internal::RunCallback(q, [pair, id, func, arg] {
+  Scheduler* s = q->q_stream->scheduler();
+  std::lock_guard<std::mutex> l(pair->cb_mu);
+  if (std::find(pair->bufcalls.begin(), pair->bufcalls.end(), id) == pair->bufcalls.end()) {
+    return;  // cancelled meanwhile
+  }
+  // Memory became available somewhere: run the callback on q's scheduler, in its perimeter, as a
+  // timer due now. The timer is on the pair's list, so freeing the pair cancels it (deferred
+  // work would run on freed queues).
+  auto holder = std::make_shared<uint64_t>(0);
+  uint64_t tid = s->AddTimer(s->Now(), [q, pair, id, func, arg, holder] {
+    internal::RunCallback(q, [pair, id, func, arg, holder] {
+      TakeId(pair->cb_mu, pair->timeouts, *holder);
       if (TakeId(pair->cb_mu, pair->bufcalls, id)) func(arg);
     });
   });
+  *holder = tid;
+  pair->timeouts.push_back(tid);
 }
 }  // namespace
 
@@ -753,12 +765,8 @@ bufcall_id_t qbufcall(queue_t* q, size_t size, unsigned int /*pri*/, void (*func
                       void* arg) {
   internal::QueuePair* pair = q->q_pair;
   std::lock_guard<std::mutex> l(pair->cb_mu);
-  auto* ctx = new QbufcallCtx{q};
-  bufcall_id_t id = internal::BufcallRegister(size, func, arg, QbufcallRunner, ctx);
-  if (id == 0) {
-    delete ctx;
-    return 0;
-  }
+  bufcall_id_t id = internal::BufcallRegister(size, func, arg, QbufcallRunner, q);
+  if (id == 0) return 0;
   pair->bufcalls.push_back(id);
   return id;
 }

@@ -8,8 +8,8 @@ namespace ustreams {
 
 inline queue_t* RD(queue_t* q) { return &q->q_pair->rq; }
 inline queue_t* WR(queue_t* q) { return &q->q_pair->wq; }
-inline queue_t* OTHERQ(queue_t* q) {
-  return (q->q_flag & QREADR) ? &q->q_pair->wq : &q->q_pair->rq;
-}
+// By address, not QREADR: q_flag changes under q_lock while others navigate.
+inline bool IsReadQ(const queue_t* q) { return q == &q->q_pair->rq; }
+inline queue_t* OTHERQ(queue_t* q) { return IsReadQ(q) ? &q->q_pair->wq : &q->q_pair->rq; }
 
 }  // namespace ustreams

@@ -24,7 +24,9 @@ void InitQueue(queue_t* q, qinit* qi, QueuePair* pair, Stream* s, void* ptr, boo
   q->q_link = nullptr;
   q->q_ptr = ptr;
   q->q_count = 0;
-  q->q_flag = QUSE | (read ? QREADR : 0);
+  // QWANTR from the start, as illumos setq() does: the first putq() of a normal message then
+  // enables the service procedure (a queue nobody has read yet is one a reader waits on).
+  q->q_flag = QUSE | QWANTR | (read ? QREADR : 0);
   const module_info* mi = qi->qi_minfo;
   q->q_minpsz = mi->mi_minpsz;
   q->q_maxpsz = mi->mi_maxpsz;

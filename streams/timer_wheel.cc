@@ -140,11 +140,15 @@ void TimerWheel::Advance(int64_t to, std::vector<Node*>* expired) {
       // Only the overflow list may remain: re-place what has come within range.
       int64_t next = NextDeadline();
       if (next == INT64_MAX || next > to) {
+        // Moving into another 2^32 window: overflow timers that share it with now_ belong on the
+        // wheel, or a timer added there later would overtake them.
+        bool new_window = ((static_cast<uint64_t>(to) ^ static_cast<uint64_t>(now_)) >> 32) != 0;
         now_ = to;
-        return;
+        if (!new_window) return;
+      } else {
+        // Jump to the 2^32 window holding `next` and redistribute.
+        now_ = std::max(now_, next & ~int64_t{0xffffffff});
       }
-      // Jump to the 2^32 window holding `next` and redistribute.
-      now_ = std::max(now_, next & ~int64_t{0xffffffff});
       Node* n = overflow_.head;
       overflow_ = Slot{};
       while (n != nullptr) {

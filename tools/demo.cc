@@ -21,7 +21,7 @@ void PrintQueues(Harness& h, const std::vector<std::string>& names) {
     for (queue_t* q : {h.module_wq(static_cast<int>(i)), h.module_rq(static_cast<int>(i))}) {
       testing::QueueState st = Harness::State(q);
       testing::SampleCounters* c = testing::CountersOf(q);
-      bool read = (q->q_flag & QREADR) != 0;
+      bool read = IsReadQ(q);
       unsigned long long passed = c == nullptr ? 0 : (read ? c->up : c->down);
       std::string flags;
       if (st.flags & QFULL) flags += "QFULL ";
@@ -56,6 +56,9 @@ int main() {
     }
   }
   std::vector<std::string> names = h.stream().ModuleNames();
+  // A small high-water mark on permod's write side lets flow control reach the top modules.
+  strqset(h.module_wq(2), QHIWAT, 0, 2048);
+  strqset(h.module_wq(2), QLOWAT, 0, 512);
   std::printf("stream: head");
   for (const std::string& n : names) std::printf(" -> %s", n.c_str());
   std::printf(" -> fakedrv\n\n");

@@ -3,7 +3,7 @@
 // perimeter), used by the core's own tests, benchmarks and demo.
 //
 //   passthru  D_MP       putnext both ways, no service procedures (the cheapest hop)
-//   svcpass   D_MP       queues when the next queue is full and drains in its service procedure
+//   svcpass   D_MP       queues normal messages and drains them in its service procedure
 //   qpair     D_MTQPAIR  like svcpass, counting messages in per-instance state the perimeter guards
 //   perq      D_MTPERQ   like qpair, one perimeter per queue
 //   permod    D_MTPERMOD like qpair, counting in state shared by all instances
@@ -18,7 +18,7 @@ namespace ustreams::testing {
 
 absl::Status RegisterSampleModules(Registry& registry);
 
-// Per-instance counters of svcpass/qpair/perq/permod (q_ptr of both queues).
+// Per-instance counters of qpair/perq/permod (q_ptr of both queues; svcpass keeps none).
 struct SampleCounters {
   uint64_t down = 0;  // messages passed downstream
   uint64_t up = 0;    // messages passed upstream
