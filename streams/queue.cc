@@ -643,16 +643,20 @@ int strqset(queue_t* q, qfields_t what, unsigned char pri, intptr_t val) {
 
 // ---- M_FLUSH helpers ----
 
+namespace {
+// Flushes the data of q, or of the one band FLUSHBAND names in the second byte.
+void FlushAsMessageSays(queue_t* q, const mblk_t* mp) {
+  if ((*mp->b_rptr & FLUSHBAND) && MBLKL(mp) >= 2) {
+    flushband(q, mp->b_rptr[1], FLUSHDATA);
+  } else {
+    flushq(q, FLUSHDATA);
+  }
+}
+}  // namespace
+
 void FlushAsModule(queue_t* q, mblk_t* mp) {
   unsigned char flags = *mp->b_rptr;
-  bool band = (flags & FLUSHBAND) && MBLKL(mp) >= 2;
-  auto flush = [&](queue_t* fq) {
-    if (band) {
-      flushband(fq, mp->b_rptr[1], FLUSHDATA);
-    } else {
-      flushq(fq, FLUSHDATA);
-    }
-  };
+  auto flush = [mp](queue_t* fq) { FlushAsMessageSays(fq, mp); };
   // Flush the side the message travels on first, then the other side, then pass it along.
   bool read_side = IsReadQ(q);
   if (flags & (read_side ? FLUSHR : FLUSHW)) flush(q);
@@ -661,27 +665,25 @@ void FlushAsModule(queue_t* q, mblk_t* mp) {
 }
 
 void FlushAsDriver(queue_t* wq, mblk_t* mp) {
-  unsigned char& flags = *mp->b_rptr;
-  bool band = (flags & FLUSHBAND) && MBLKL(mp) >= 2;
-  if (flags & FLUSHW) {
-    if (band) {
-      flushband(wq, mp->b_rptr[1], FLUSHDATA);
-    } else {
-      flushq(wq, FLUSHDATA);
-    }
-    flags &= ~FLUSHW;
-  }
-  if (flags & FLUSHR) {
-    queue_t* rq = RD(wq);
-    if (band) {
-      flushband(rq, mp->b_rptr[1], FLUSHDATA);
-    } else {
-      flushq(rq, FLUSHDATA);
-    }
-    qreply(wq, mp);
+  unsigned char flags = *mp->b_rptr;
+  auto flush = [mp](queue_t* fq) { FlushAsMessageSays(fq, mp); };
+  if (flags & FLUSHW) flush(wq);
+  if (!(flags & FLUSHR)) {
+    freemsg(mp);
     return;
   }
-  freemsg(mp);
+  flush(RD(wq));
+  if (flags & FLUSHW) {
+    // Clear FLUSHW before turning the message around, in a copy if the block is shared.
+    if (DB_REF(mp) > 1) {
+      mblk_t* copy = copymsg(mp);
+      freemsg(mp);
+      if (copy == nullptr) return;  // the queues are flushed; only the echo upstream is lost
+      mp = copy;
+    }
+    *mp->b_rptr &= static_cast<unsigned char>(~FLUSHW);
+  }
+  qreply(wq, mp);
 }
 
 // ---- lifecycle, callbacks, waits ----

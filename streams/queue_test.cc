@@ -830,6 +830,19 @@ TEST_F(FlushTest, FlushBandFlushesOnlyThatBand) {
   EXPECT_THAT(Contents(hr_), ElementsAre("r1", "r2"));
 }
 
+TEST_F(FlushTest, DriverTurnsASharedFlushAroundWithoutWritingIntoIt) {
+  SetUpStream(true);
+  mblk_t* mine = Flush(FLUSHRW);
+  mblk_t* sent = dupb(mine);  // the driver must not clear FLUSHW in the block we still read
+  ASSERT_NE(sent, nullptr);
+  h_->SendDown(sent);
+  h_->RunUntilIdle();
+  EXPECT_EQ(mine->b_rptr[0], FLUSHRW);
+  EXPECT_EQ(StateOf(hw_)->last_rflush, FLUSHR);  // the copy that came up had FLUSHW cleared
+  EXPECT_EQ(qsize(h_->head_rq()), 0);
+  freemsg(mine);
+}
+
 // ---- misuse caught in debug builds ----
 
 #ifndef NDEBUG
