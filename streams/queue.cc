@@ -248,11 +248,36 @@ void put(queue_t* q, mblk_t* mp) {
   internal::CallPut(q, mp);
 }
 
+namespace {
+// putnext() off the end of a stream. A driver must qreply() instead; the write side of a pipe
+// end whose other end has closed has no next queue, and what reaches it is dropped.
+void PutOffTheEnd(queue_t* q, mblk_t* mp) {
+  STREAMS_RULE(q->q_stream == nullptr || !q->q_stream->has_driver(),
+               "putnext() needs a next queue",
+               "putnext() from the last queue of a stream; a driver uses qreply()");
+  freemsg(mp);
+}
+
+// A putnext() into a stream this thread holds no claim on (a multiplexor routing between its
+// upper and lower streams, a driver handing over to another stack): claim it for the call.
+void PutAcross(queue_t* nq, mblk_t* mp) {
+  StreamClaim claim(nq->q_stream);
+  internal::CallPut(nq, mp);
+}
+}  // namespace
+
 void putnext(queue_t* q, mblk_t* mp) {
   STREAMS_NOT_QUEUED(mp, "putnext");
   queue_t* nq = q->q_next;
-  STREAMS_RULE(nq != nullptr, "putnext() needs a next queue",
-               "putnext() from the last queue of a stream; a driver uses qreply()");
+  if (nq == nullptr) {
+    PutOffTheEnd(q, mp);
+    return;
+  }
+  if (nq->q_stream != nullptr &&
+      nq->q_stream->claim_group() != internal::t_claim_group) [[unlikely]] {
+    PutAcross(nq, mp);
+    return;
+  }
   if (nq->q_syncq == nullptr) {
     nq->q_qinfo->qi_putp(nq, mp);
   } else {
@@ -641,6 +666,8 @@ int strqset(queue_t* q, qfields_t what, unsigned char pri, intptr_t val) {
   }
 }
 
+void qbackenable(queue_t* q, unsigned char band) { MaybeBackEnable(q, band); }
+
 // ---- M_FLUSH helpers ----
 
 namespace {
@@ -779,16 +806,20 @@ void qunbufcall(queue_t* q, bufcall_id_t id) {
   internal::BufcallCancel(id);
 }
 
-void qwait(queue_t* q) { qwait_sig(q); }
+void qwait(queue_t* q) {
+  while (qwait_sig(q) == 0) {
+    // qwait(9F) is not interruptible: a signal only makes it wait again.
+  }
+}
 
 int qwait_sig(queue_t* q) {
   internal::QueuePair* pair = q->q_pair;
   internal::SyncQ* sq = q->q_syncq;
   uint64_t seen = pair->wait_gen.load();
   if (sq != nullptr) sq->Leave();
-  q->q_stream->WaitForProgress(pair, seen);
+  int rc = q->q_stream->WaitForProgress(pair, seen);
   if (sq != nullptr) sq->EnterBlocking(q->q_stream->scheduler());
-  return 1;
+  return rc == EINTR ? 0 : 1;
 }
 
 }  // namespace ustreams

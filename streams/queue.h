@@ -29,6 +29,7 @@
 
 #include "absl/time/time.h"
 #include "streams/mblk.h"
+#include "streams/stropts.h"
 
 namespace ustreams {
 
@@ -130,13 +131,10 @@ inline constexpr uint32_t QWCLOSE = 0x00020000;    // will not be enabled again
 inline constexpr uint32_t QEND = 0x00040000;       // last queue in the stream
 inline constexpr uint32_t QISDRV = 0x00200000;     // the driver's queue
 
-// flushq / flushband flags, and the M_FLUSH flag byte.
+// flushq / flushband flags. The M_FLUSH flag bits (FLUSHR, FLUSHW, FLUSHRW, FLUSHBAND) are the
+// macros of streams/stropts.h, shared with applications.
 inline constexpr int FLUSHALL = 1;
 inline constexpr int FLUSHDATA = 0;
-inline constexpr unsigned char FLUSHR = 0x01;
-inline constexpr unsigned char FLUSHW = 0x02;
-inline constexpr unsigned char FLUSHRW = 0x03;
-inline constexpr unsigned char FLUSHBAND = 0x04;
 
 struct queue_t {
   qinit* q_qinfo;
@@ -202,6 +200,9 @@ void enableok(queue_t* q);
 enum qfields_t { QHIWAT, QLOWAT, QMAXPSZ, QMINPSZ, QCOUNT, QFIRST, QLAST, QFLAG, QSTRUIOT, QBAD };
 int strqget(queue_t* q, qfields_t what, unsigned char pri, intptr_t* valp);
 int strqset(queue_t* q, qfields_t what, unsigned char pri, intptr_t val);
+// After q's marks changed (M_SETOPTS at the head): back-enables the writer behind if q (band) is
+// now below its low-water mark and one waits, as a getq() would have.
+void qbackenable(queue_t* q, unsigned char band);
 
 // M_FLUSH handling as the rules require of a module (flush this side as flagged, pass it on) and
 // of a driver at the bottom (flush, clear FLUSHW, turn FLUSHR around with qreply or free).

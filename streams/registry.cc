@@ -11,7 +11,7 @@ Registry::Registry() = default;
 Registry::~Registry() = default;
 
 absl::Status Registry::Register(std::string_view name, const streamtab* str, int flags,
-                                bool driver) {
+                                bool driver, bool clone) {
   const char* kind = driver ? "driver" : "module";
   const std::string n(name);  // Debian's Abseil has its own string_view
   if (name.empty() || name.size() > FMNAMESZ) {
@@ -44,16 +44,27 @@ absl::Status Registry::Register(std::string_view name, const streamtab* str, int
   sw->flags = flags;
   sw->is_driver = driver;
   if ((flags & (D_MP | D_MTQPAIR | D_MTPERQ)) == 0) sw->permod = std::make_unique<internal::SyncQ>();
+  if (driver) {
+    sw->clone = clone;
+    by_major_.push_back(sw.get());
+    sw->major = static_cast<int>(by_major_.size());
+  }
   table.emplace(std::move(key), std::move(sw));
   return absl::OkStatus();
 }
 
 absl::Status Registry::RegisterModule(std::string_view name, const streamtab* str, int flags) {
-  return Register(name, str, flags, false);
+  return Register(name, str, flags, false, false);
 }
 
-absl::Status Registry::RegisterDriver(std::string_view name, const streamtab* str, int flags) {
-  return Register(name, str, flags, true);
+absl::Status Registry::RegisterDriver(std::string_view name, const streamtab* str, int flags,
+                                      bool clone) {
+  return Register(name, str, flags, true, clone);
+}
+
+const fmodsw* Registry::FindDriverByMajor(int major) const {
+  if (major < 1 || major > static_cast<int>(by_major_.size())) return nullptr;
+  return by_major_[static_cast<size_t>(major - 1)];
 }
 
 const fmodsw* Registry::FindModule(std::string_view name) const {

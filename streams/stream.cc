@@ -14,8 +14,8 @@ namespace ustreams {
 using internal::QueuePair;
 
 namespace {
-// Streams this thread holds claims on (claims nest; a holder never waits for plumbing).
-thread_local std::vector<Stream*> t_claims;
+// Claim groups this thread holds, innermost last (claims nest; a holder never waits for plumbing).
+thread_local std::vector<internal::ClaimGroup*> t_claims;
 
 void InitQueue(queue_t* q, qinit* qi, QueuePair* pair, Stream* s, void* ptr, bool read) {
   q->q_qinfo = qi;
@@ -61,16 +61,31 @@ void DrainQueue(queue_t* q) {
 }
 }  // namespace
 
-Stream::Stream(Scheduler* scheduler, const streamtab* head, void* head_ptr)
-    : scheduler_(scheduler) {
+Stream::Stream(Scheduler* scheduler, const streamtab* head, void* head_ptr, Stream* pipe_peer)
+    : scheduler_(scheduler),
+      group_(pipe_peer != nullptr ? pipe_peer->group_ : std::make_shared<internal::ClaimGroup>()),
+      head_tab_(head),
+      head_ptr_(head_ptr) {
   QueuePair* hp = NewPair(head, nullptr, head_ptr);
   hp->procs_on = true;
   pairs_.push_back(hp);
+  Relink();
 }
 
 Stream::~Stream() {
   cred_t cr{0, 0};
   while (module_count() > 0) Pop(0, &cr);
+  if (Stream* peer = peer_) {
+    // Untwist: the other end's write side now ends at its own bottom.
+    PlumbingScope plumb(this);
+    {
+      std::scoped_lock l(pairs_mu_, peer->pairs_mu_);
+      peer_ = nullptr;
+      peer->peer_ = nullptr;
+    }
+    peer->Relink();
+    Relink();
+  }
   if (has_driver_) {
     QueuePair* drv = pairs_.back();
     ClosePair(drv, 0, &cr);
@@ -90,12 +105,27 @@ QueuePair* Stream::NewPair(const streamtab* tab, const fmodsw* sw, void* ptr) {
   InitQueue(&pair->rq, tab->st_rdinit, pair, this, ptr, true);
   InitQueue(&pair->wq, tab->st_wrinit, pair, this, ptr, false);
   pair->mod = sw;
+  SetPairMt(pair, sw);
+  if (sw != nullptr && sw->is_driver) {
+    pair->rq.q_flag |= QISDRV;
+    pair->wq.q_flag |= QISDRV;
+  }
+  return pair;
+}
+
+// Gives pair the perimeter of sw's MT level (none for the head: sw == nullptr).
+void Stream::SetPairMt(QueuePair* pair, const fmodsw* sw) {
+  constexpr uint32_t kMtFlags = QMTSAFE | QPAIR | QPERQ | QPERMOD;
+  pair->rq.q_flag &= ~kMtFlags;
+  pair->wq.q_flag &= ~kMtFlags;
+  delete pair->own_syncq[0];
+  delete pair->own_syncq[1];
+  pair->own_syncq[0] = pair->own_syncq[1] = nullptr;
+  pair->rq.q_syncq = pair->wq.q_syncq = nullptr;
   pair->flags = sw != nullptr ? sw->flags : D_MP;
-  if (sw != nullptr) {
-    uint32_t mt = 0;
-    if (pair->flags & D_MP) {
-      mt = QMTSAFE;
-    } else if (pair->flags & D_MTQPAIR) {
+  uint32_t mt = QMTSAFE;
+  if (sw != nullptr && !(pair->flags & D_MP)) {
+    if (pair->flags & D_MTQPAIR) {
       pair->own_syncq[0] = new internal::SyncQ;
       pair->rq.q_syncq = pair->wq.q_syncq = pair->own_syncq[0];
       mt = QPAIR;
@@ -109,17 +139,9 @@ QueuePair* Stream::NewPair(const streamtab* tab, const fmodsw* sw, void* ptr) {
       pair->rq.q_syncq = pair->wq.q_syncq = sw->permod.get();
       mt = QPERMOD;
     }
-    pair->rq.q_flag |= mt;
-    pair->wq.q_flag |= mt;
-    if (sw->is_driver) {
-      pair->rq.q_flag |= QISDRV;
-      pair->wq.q_flag |= QISDRV;
-    }
-  } else {
-    pair->rq.q_flag |= QMTSAFE;
-    pair->wq.q_flag |= QMTSAFE;
   }
-  return pair;
+  pair->rq.q_flag |= mt;
+  pair->wq.q_flag |= mt;
 }
 
 void Stream::FreePair(QueuePair* pair) {
@@ -152,6 +174,16 @@ queue_t* Stream::driver_wq() const {
   return has_driver_ ? &pairs_.back()->wq : nullptr;
 }
 
+const fmodsw* Stream::driver() const {
+  std::lock_guard<std::mutex> l(pairs_mu_);
+  return has_driver_ ? pairs_.back()->mod : nullptr;
+}
+
+std::string Stream::DriverName() const {
+  const fmodsw* d = driver();
+  return d != nullptr ? d->name : std::string();
+}
+
 int Stream::module_count() const {
   std::lock_guard<std::mutex> l(pairs_mu_);
   return static_cast<int>(pairs_.size()) - 1 - (has_driver_ ? 1 : 0);
@@ -177,35 +209,43 @@ std::vector<queue_t*> Stream::WriteQueues() const {
 
 // ---- claims ----
 
-void Stream::Claim() {
+namespace internal {
+
+void ClaimGroup::Claim() {
   if (std::find(t_claims.begin(), t_claims.end(), this) != t_claims.end()) {
     claims_.fetch_add(1);
     t_claims.push_back(this);
+    t_claim_group = this;
     return;
   }
   for (;;) {
     claims_.fetch_add(1);
     if (!plumbing_.load()) break;
     // A plumbing change is under way: step back and wait for it.
-    if (claims_.fetch_sub(1) == 1) claim_cv_.notify_all();
+    if (claims_.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> l(claim_mu_);
+      claim_cv_.notify_all();
+    }
     std::unique_lock<std::mutex> l(claim_mu_);
     claim_cv_.wait(l, [&] { return !plumbing_.load(); });
   }
   t_claims.push_back(this);
+  t_claim_group = this;
 }
 
-void Stream::Unclaim() {
+void ClaimGroup::Unclaim() {
   auto it = std::find(t_claims.rbegin(), t_claims.rend(), this);
   STREAMS_RULE(it != t_claims.rend(), "a stream claim is released by the thread that took it",
                "Unclaim() without Claim()");
   t_claims.erase(std::next(it).base());
+  t_claim_group = t_claims.empty() ? nullptr : t_claims.back();
   if (claims_.fetch_sub(1) == 1 && plumbing_.load()) {
     std::lock_guard<std::mutex> l(claim_mu_);
     claim_cv_.notify_all();
   }
 }
 
-void Stream::BeginPlumbing() {
+void ClaimGroup::BeginPlumbing() {
   STREAMS_RULE(std::find(t_claims.begin(), t_claims.end(), this) == t_claims.end(),
                "plumbing changes are made from outside the stream",
                "qprocson/qprocsoff/push/pop called from a put or service procedure");
@@ -215,7 +255,7 @@ void Stream::BeginPlumbing() {
   claim_cv_.wait(l, [&] { return claims_.load() == 0; });
 }
 
-void Stream::EndPlumbing() {
+void ClaimGroup::EndPlumbing() {
   {
     std::lock_guard<std::mutex> l(claim_mu_);
     plumbing_.store(false);
@@ -224,74 +264,137 @@ void Stream::EndPlumbing() {
   plumb_mu_.unlock();
 }
 
-void Stream::RelinkLocked() {
-  std::vector<QueuePair*> on;
-  for (QueuePair* p : pairs_) {
-    if (p->procs_on) on.push_back(p);
+}  // namespace internal
+
+// ---- linking the chains ----
+
+namespace {
+// Links one chain of queues, in the direction messages travel through it. Queues whose pair is
+// off keep pointing at the next queue that is on, so their own open and close can still
+// putnext/qreply, and stragglers move on past them.
+void LinkChain(const std::vector<queue_t*>& chain) {
+  auto on = [](queue_t* q) { return q->q_pair->procs_on; };
+  queue_t* last_on = nullptr;
+  for (queue_t* q : chain) {
+    if (on(q)) last_on = q;
   }
-  // Write side runs down the list, read side up.
-  for (size_t i = 0; i < on.size(); i++) {
-    on[i]->wq.q_next = i + 1 < on.size() ? &on[i + 1]->wq : nullptr;
-    on[i]->rq.q_next = i > 0 ? &on[i - 1]->rq : nullptr;
-    on[i]->wq.q_flag &= ~QEND;
-    on[i]->rq.q_flag &= ~QEND;
-  }
-  on.back()->wq.q_flag |= QEND;
-  on.front()->rq.q_flag |= QEND;
   // q_nfsrv: nearest at or ahead with a service procedure, else the last queue.
-  // q_nbsrv: nearest behind with a service procedure.
-  auto fill = [](std::vector<queue_t*> chain) {
-    queue_t* ahead = chain.back();
-    for (size_t i = chain.size(); i-- > 0;) {
-      if (chain[i]->q_qinfo->qi_srvp != nullptr) ahead = chain[i];
-      chain[i]->q_nfsrv = ahead;
+  queue_t* next_on = nullptr;
+  queue_t* ahead = last_on;
+  for (size_t i = chain.size(); i-- > 0;) {
+    queue_t* q = chain[i];
+    q->q_next = next_on;
+    if (on(q)) {
+      q->q_flag &= ~QEND;
+      if (next_on == nullptr) q->q_flag |= QEND;
+      if (q->q_qinfo->qi_srvp != nullptr) ahead = q;
+      q->q_nfsrv = ahead;
+      next_on = q;
+    } else {
+      q->q_nfsrv = next_on != nullptr ? next_on->q_nfsrv : q;
     }
-    queue_t* behind = nullptr;
-    for (queue_t* q : chain) {
-      q->q_nbsrv = behind;
-      if (q->q_qinfo->qi_srvp != nullptr) behind = q;
-    }
-  };
-  std::vector<queue_t*> down, up;
-  for (QueuePair* p : on) down.push_back(&p->wq);
-  for (size_t i = on.size(); i-- > 0;) up.push_back(&on[i]->rq);
-  fill(down);
-  fill(up);
-  // Pairs that are off keep pointing where they would forward to, so their own open and close
-  // can still putnext/qreply, and stragglers move on past them.
-  for (size_t i = 0; i < pairs_.size(); i++) {
-    QueuePair* p = pairs_[i];
-    if (p->procs_on) continue;
-    QueuePair* below = nullptr;
-    for (size_t j = i + 1; j < pairs_.size() && below == nullptr; j++) {
-      if (pairs_[j]->procs_on) below = pairs_[j];
-    }
-    QueuePair* above = nullptr;
-    for (size_t j = i; j-- > 0 && above == nullptr;) {
-      if (pairs_[j]->procs_on) above = pairs_[j];
-    }
-    p->wq.q_next = below != nullptr ? &below->wq : nullptr;
-    p->rq.q_next = above != nullptr ? &above->rq : nullptr;
-    p->wq.q_nfsrv = below != nullptr ? below->wq.q_nfsrv : &p->wq;
-    p->rq.q_nfsrv = above != nullptr ? above->rq.q_nfsrv : &p->rq;
   }
+  // q_nbsrv: nearest behind with a service procedure.
+  queue_t* behind = nullptr;
+  for (queue_t* q : chain) {
+    q->q_nbsrv = behind;
+    if (on(q) && q->q_qinfo->qi_srvp != nullptr) behind = q;
+  }
+}
+}  // namespace
+
+void Stream::Relink() {
+  Stream* peer = peer_;
+  std::unique_lock<std::mutex> mine(pairs_mu_, std::defer_lock);
+  std::unique_lock<std::mutex> theirs;
+  if (peer != nullptr) {
+    theirs = std::unique_lock<std::mutex>(peer->pairs_mu_, std::defer_lock);
+    std::lock(mine, theirs);
+  } else {
+    mine.lock();
+  }
+  // Each direction: one stream's write side top to bottom, then the other's read side bottom to
+  // top (a pipe); without a peer the read side runs bottom to top on its own.
+  auto write_then_read = [](const std::vector<QueuePair*>& w, const std::vector<QueuePair*>& r) {
+    std::vector<queue_t*> chain;
+    for (QueuePair* p : w) chain.push_back(&p->wq);
+    for (size_t i = r.size(); i-- > 0;) chain.push_back(&r[i]->rq);
+    return chain;
+  };
+  if (peer != nullptr) {
+    LinkChain(write_then_read(pairs_, peer->pairs_));
+    LinkChain(write_then_read(peer->pairs_, pairs_));
+  } else {
+    LinkChain(write_then_read(pairs_, {}));
+    LinkChain(write_then_read({}, pairs_));
+  }
+}
+
+void Stream::Twist(Stream* a, Stream* b) {
+  STREAMS_RULE(a->group_ == b->group_ && !a->has_driver() && !b->has_driver(),
+               "a pipe joins two driverless streams made for each other",
+               "Twist() of streams without a shared claim group, or with drivers");
+  PlumbingScope plumb(a);
+  {
+    std::scoped_lock l(a->pairs_mu_, b->pairs_mu_);
+    a->peer_ = b;
+    b->peer_ = a;
+  }
+  a->Relink();
+}
+
+bool Stream::has_driver() const {
+  std::lock_guard<std::mutex> l(pairs_mu_);
+  return has_driver_;
+}
+
+void Stream::MuxUnder(const fmodsw* mux) {
+  PlumbingScope plumb(this);
+  QueuePair* hp = pairs_.front();
+  hp->rq.q_qinfo = mux->str->st_muxrinit;
+  hp->wq.q_qinfo = mux->str->st_muxwinit;
+  hp->rq.q_ptr = hp->wq.q_ptr = nullptr;  // the mux sets them when it takes the link
+  SetPairMt(hp, mux);
+  Relink();
+}
+
+void Stream::Unmux() {
+  PlumbingScope plumb(this);
+  QueuePair* hp = pairs_.front();
+  // Whatever the mux left queued on the lower queues goes with the link.
+  scheduler_->ForgetQueue(&hp->rq);
+  scheduler_->ForgetQueue(&hp->wq);
+  for (queue_t* q : {&hp->rq, &hp->wq}) {
+    flushq(q, FLUSHALL);
+    std::lock_guard<std::mutex> l(q->q_lock);
+    q->q_flag &= ~(QENAB | QWANTW | QFULL | QBACK);
+  }
+  hp->rq.q_qinfo = head_tab_->st_rdinit;
+  hp->wq.q_qinfo = head_tab_->st_wrinit;
+  hp->rq.q_ptr = hp->wq.q_ptr = head_ptr_;
+  SetPairMt(hp, nullptr);
+  Relink();
 }
 
 void Stream::ProcsOn(QueuePair* pair) {
   if (pair->procs_on) return;
   PlumbingScope plumb(this);
-  std::lock_guard<std::mutex> l(pairs_mu_);
-  pair->procs_on = true;
-  RelinkLocked();
+  {
+    std::lock_guard<std::mutex> l(pairs_mu_);
+    pair->procs_on = true;
+  }
+  Relink();
 }
 
 void Stream::ProcsOff(QueuePair* pair) {
   if (!pair->procs_on) return;
   {
     PlumbingScope plumb(this);
-    std::lock_guard<std::mutex> l(pairs_mu_);
-    pair->procs_on = false;
-    RelinkLocked();
+    {
+      std::lock_guard<std::mutex> l(pairs_mu_);
+      pair->procs_on = false;
+    }
+    Relink();
   }
   // No new service runs start (ServiceBody checks procs_on); wait out one already running.
   for (queue_t* q : {&pair->rq, &pair->wq}) {
@@ -319,6 +422,26 @@ int Stream::OpenPair(QueuePair* pair, dev_t* devp, int oflag, int sflag, cred_t*
   return err;
 }
 
+int Stream::Reopen(dev_t* devp, int oflag, cred_t* crp) {
+  std::vector<QueuePair*> pairs;
+  {
+    std::lock_guard<std::mutex> l(pairs_mu_);
+    pairs.assign(pairs_.begin() + 1, pairs_.end());
+  }
+  // Modules from the top, then the driver, as an open of an existing stream does.
+  for (QueuePair* pair : pairs) {
+    qinit* qi = pair->rq.q_qinfo;
+    if (qi->qi_qopen == nullptr) continue;
+    bool drv = pair->mod != nullptr && pair->mod->is_driver;
+    internal::SyncQ* sq = pair->rq.q_syncq;
+    if (sq != nullptr) sq->EnterBlocking(scheduler_);
+    int err = qi->qi_qopen(&pair->rq, drv ? devp : nullptr, oflag, drv ? 0 : MODOPEN, crp);
+    if (sq != nullptr) sq->Leave();
+    if (err != 0) return err;
+  }
+  return 0;
+}
+
 void Stream::ClosePair(QueuePair* pair, int oflag, cred_t* crp) {
   qinit* qi = pair->rq.q_qinfo;
   if (qi->qi_qclose != nullptr) {
@@ -334,24 +457,28 @@ int Stream::OpenDriver(const fmodsw* driver, dev_t* devp, int oflag, int sflag, 
   if (driver == nullptr || !driver->is_driver) return ENXIO;
   {
     std::lock_guard<std::mutex> l(pairs_mu_);
-    if (has_driver_) return EBUSY;
+    if (has_driver_ || peer_ != nullptr) return EBUSY;
   }
   QueuePair* pair = NewPair(driver->str, driver, nullptr);
   {
     PlumbingScope plumb(this);
-    std::lock_guard<std::mutex> l2(pairs_mu_);
-    pairs_.push_back(pair);
-    has_driver_ = true;
-    RelinkLocked();
+    {
+      std::lock_guard<std::mutex> l(pairs_mu_);
+      pairs_.push_back(pair);
+      has_driver_ = true;
+    }
+    Relink();
   }
   int err = OpenPair(pair, devp, oflag, sflag, crp);
   if (err != 0) {
     {
       PlumbingScope plumb(this);
-      std::lock_guard<std::mutex> l2(pairs_mu_);
-      pairs_.pop_back();
-      has_driver_ = false;
-      RelinkLocked();
+      {
+        std::lock_guard<std::mutex> l(pairs_mu_);
+        pairs_.pop_back();
+        has_driver_ = false;
+      }
+      Relink();
     }
     FreePair(pair);
   }
@@ -360,25 +487,28 @@ int Stream::OpenDriver(const fmodsw* driver, dev_t* devp, int oflag, int sflag, 
 
 int Stream::Push(const fmodsw* module, int oflag, cred_t* crp) {
   if (module == nullptr || module->is_driver) return EINVAL;
-  QueuePair* pair;
   {
     std::lock_guard<std::mutex> l(pairs_mu_);
-    if (!has_driver_) return EINVAL;
+    if (!has_driver_ && peer_ == nullptr) return EINVAL;
   }
-  pair = NewPair(module->str, module, nullptr);
+  QueuePair* pair = NewPair(module->str, module, nullptr);
   {
     PlumbingScope plumb(this);
-    std::lock_guard<std::mutex> l2(pairs_mu_);
-    pairs_.insert(pairs_.begin() + 1, pair);
-    RelinkLocked();  // only the new pair's own pointers change: it is not linked in yet
+    {
+      std::lock_guard<std::mutex> l(pairs_mu_);
+      pairs_.insert(pairs_.begin() + 1, pair);
+    }
+    Relink();  // only the new pair's own pointers change: it is not linked in yet
   }
   int err = OpenPair(pair, nullptr, oflag, MODOPEN, crp);
   if (err != 0) {
     {
       PlumbingScope plumb(this);
-      std::lock_guard<std::mutex> l2(pairs_mu_);
-      pairs_.erase(pairs_.begin() + 1);
-      RelinkLocked();
+      {
+        std::lock_guard<std::mutex> l(pairs_mu_);
+        pairs_.erase(pairs_.begin() + 1);
+      }
+      Relink();
     }
     FreePair(pair);
   }
@@ -395,9 +525,11 @@ int Stream::Pop(int oflag, cred_t* crp) {
   ClosePair(pair, oflag, crp);
   {
     PlumbingScope plumb(this);
-    std::lock_guard<std::mutex> l2(pairs_mu_);
-    pairs_.erase(pairs_.begin() + 1);
-    RelinkLocked();
+    {
+      std::lock_guard<std::mutex> l(pairs_mu_);
+      pairs_.erase(pairs_.begin() + 1);
+    }
+    Relink();
   }
   FreePair(pair);
   return 0;
@@ -405,24 +537,16 @@ int Stream::Pop(int oflag, cred_t* crp) {
 
 // ---- qwait support ----
 
-void Stream::NotifyWaiters() {
-  std::lock_guard<std::mutex> l(wait_mu_);
-  wait_cv_.notify_all();
-}
-
-void Stream::WaitForProgress(QueuePair* pair, uint64_t seen) {
-  if (scheduler_->deterministic()) {
-    while (pair->wait_gen.load() == seen) {
-      if (scheduler_->RunOne()) continue;
-      absl::Time next = scheduler_->NextDeadline();
-      STREAMS_RULE(next != absl::InfiniteFuture(), "qwait() needs something that can wake it",
-                   "deterministic scheduler is idle with no timer pending");
-      scheduler_->AdvanceTo(next);
-    }
-    return;
+int Stream::WaitForProgress(QueuePair* pair, uint64_t seen) {
+  std::mutex mu;  // the condition is an atomic; WaitPoint wants a lock to release
+  std::unique_lock<std::mutex> l(mu);
+  while (pair->wait_gen.load() == seen) {
+    int rc = progress_.Wait(l, scheduler_, absl::InfiniteFuture());
+    STREAMS_RULE(rc != EDEADLK, "qwait() needs something that can wake it",
+                 "deterministic scheduler is idle with no timer pending");
+    if (rc == EINTR) return EINTR;
   }
-  std::unique_lock<std::mutex> l(wait_mu_);
-  wait_cv_.wait(l, [&] { return pair->wait_gen.load() != seen; });
+  return 0;
 }
 
 }  // namespace ustreams

@@ -11,6 +11,15 @@
 // waits for another (claims nest), so plumbing changes must be made from outside the stream:
 // from open, close, I_PUSH and I_POP, never from a put or service procedure.
 //
+// The two streams of a STREAMS pipe are "twisted": the bottom of each one's write side leads into
+// the bottom of the other's read side, so flow control and back-enabling cross the pipe like any
+// other hop. Such a pair shares one claim group: a claim on either end keeps both chains stable,
+// and a plumbing change on either end waits for both.
+//
+// putnext() checks that the thread holds a claim on the stream it calls into (one thread-local
+// compare); a call that crosses into another stream — a multiplexor routing between its upper and
+// lower streams, a driver handing a message to another stack — takes a claim on the way.
+//
 // A pushed module's queues join the chain when it calls qprocson() (or when its open returns
 // without doing so) and leave it at qprocsoff() (or after its close returns). Messages that
 // waited in its perimeter move on past it; its timeouts and bufcalls are cancelled when the pair
@@ -25,17 +34,40 @@
 
 #include "streams/queue.h"
 #include "streams/registry.h"
+#include "streams/wait.h"
 
 namespace ustreams {
 
 class Scheduler;
+
+namespace internal {
+// The claims and plumbing lock of one stream, or of the two ends of a pipe.
+class ClaimGroup {
+ public:
+  void Claim();
+  void Unclaim();
+  void BeginPlumbing();
+  void EndPlumbing();
+
+ private:
+  std::mutex plumb_mu_;  // one plumbing change at a time
+  std::atomic<int> claims_{0};
+  std::atomic<bool> plumbing_{false};
+  std::mutex claim_mu_;
+  std::condition_variable claim_cv_;
+};
+
+// The innermost claim group this thread holds (putnext's fast check).
+inline thread_local ClaimGroup* t_claim_group __attribute__((tls_model("initial-exec"))) = nullptr;
+}  // namespace internal
 
 class Stream {
  public:
   // head: the qinit pair of the stream head (put procedures required; the write side's service
   // procedure, if any, is where back-enabling from below lands). head_ptr becomes q_ptr of both
   // head queues.
-  Stream(Scheduler* scheduler, const streamtab* head, void* head_ptr);
+  // pipe_peer: the other end of a pipe being made (shares its claim group; see Twist()).
+  Stream(Scheduler* scheduler, const streamtab* head, void* head_ptr, Stream* pipe_peer = nullptr);
   // Pops every module (calling its close), closes the driver and frees all queues and messages.
   ~Stream();
   Stream(const Stream&) = delete;
@@ -49,11 +81,25 @@ class Stream {
   int Push(const fmodsw* module, int oflag, cred_t* crp);
   // Pops the module just below the head, calling its close. EINVAL if none.
   int Pop(int oflag, cred_t* crp);
+  // Another open of this stream: calls each module's open (MODOPEN) from the top, then the
+  // driver's. Returns the first error.
+  int Reopen(dev_t* devp, int oflag, cred_t* crp);
+  // Joins two driverless streams made for each other (pipe_peer) into a pipe.
+  static void Twist(Stream* a, Stream* b);
+  Stream* peer() const { return peer_; }
+  bool has_driver() const;
+
+  // Multiplexing: the head pair of a stream linked under a multiplexor takes the mux's lower
+  // qinit (st_muxrinit/st_muxwinit) and MT level; Unmux restores the head's own.
+  void MuxUnder(const fmodsw* mux);
+  void Unmux();
 
   Scheduler* scheduler() const { return scheduler_; }
   queue_t* head_rq() const;
   queue_t* head_wq() const;
   queue_t* driver_wq() const;  // nullptr before OpenDriver
+  const fmodsw* driver() const;  // nullptr before OpenDriver
+  std::string DriverName() const;  // "" without a driver
   // Module names from the top (the head and the driver excluded).
   std::vector<std::string> ModuleNames() const;
   int module_count() const;
@@ -61,12 +107,14 @@ class Stream {
   std::vector<queue_t*> WriteQueues() const;
 
   // Claims (see the theory above). Prefer StreamClaim.
-  void Claim();
-  void Unclaim();
+  void Claim() { group_->Claim(); }
+  void Unclaim() { group_->Unclaim(); }
+  internal::ClaimGroup* claim_group() const { return group_.get(); }
   // Wakes qwait() sleepers after a service procedure or callback completed.
-  void NotifyWaiters();
-  // Blocks until wake_gen of pair differs from seen (threaded) or runs the scheduler (deterministic).
-  void WaitForProgress(internal::QueuePair* pair, uint64_t seen);
+  void NotifyWaiters() { progress_.WakeAll(); }
+  // Waits until wait_gen of pair differs from seen (threaded) or runs the scheduler
+  // (deterministic). Returns 0, or EINTR when a signal interrupted the wait.
+  int WaitForProgress(internal::QueuePair* pair, uint64_t seen);
 
   // qprocson/qprocsoff for pair (called through the DDI functions).
   void ProcsOn(internal::QueuePair* pair);
@@ -75,49 +123,56 @@ class Stream {
  private:
   internal::QueuePair* NewPair(const streamtab* tab, const fmodsw* sw, void* ptr);
   void FreePair(internal::QueuePair* pair);
-  void BeginPlumbing();
-  void EndPlumbing();
   class PlumbingScope {
    public:
-    explicit PlumbingScope(Stream* s) : s_(s) { s_->BeginPlumbing(); }
-    ~PlumbingScope() { s_->EndPlumbing(); }
+    explicit PlumbingScope(Stream* s) : g_(s->group_.get()) { g_->BeginPlumbing(); }
+    ~PlumbingScope() { g_->EndPlumbing(); }
 
    private:
-    Stream* s_;
+    internal::ClaimGroup* g_;
   };
-  void RelinkLocked();  // recomputes q_next, q_nfsrv, q_nbsrv of every linked pair
+  // Recomputes q_next, q_nfsrv, q_nbsrv of every pair (and of the peer's, for a pipe). Takes
+  // pairs_mu_ of both ends.
+  void Relink();
+  void SetPairMt(internal::QueuePair* pair, const fmodsw* sw);
   int OpenPair(internal::QueuePair* pair, dev_t* devp, int oflag, int sflag, cred_t* crp);
   void ClosePair(internal::QueuePair* pair, int oflag, cred_t* crp);
 
   Scheduler* const scheduler_;
-  std::mutex plumb_mu_;  // one plumbing change at a time
+  std::shared_ptr<internal::ClaimGroup> group_;
   mutable std::mutex pairs_mu_;
   std::vector<internal::QueuePair*> pairs_;  // top (head) to bottom (driver)
   bool has_driver_ = false;
+  Stream* peer_ = nullptr;  // the other end of a pipe
+  const streamtab* head_tab_;
+  void* head_ptr_;
 
-  std::atomic<int> claims_{0};
-  std::atomic<bool> plumbing_{false};
-  std::mutex claim_mu_;
-  std::condition_variable claim_cv_;
-
-  std::mutex wait_mu_;
-  std::condition_variable wait_cv_;
+  WaitPoint progress_;  // qwait()
 };
 
-// Holds a claim on a stream for its scope (nullptr: no-op).
+// Holds a claim on a stream for its scope (nullptr: no-op). A caller that must wait lets go of
+// it with Release() and takes it again with Reacquire() (never hold a claim while waiting).
 class StreamClaim {
  public:
   explicit StreamClaim(Stream* s) : s_(s) {
     if (s_ != nullptr) s_->Claim();
   }
-  ~StreamClaim() {
-    if (s_ != nullptr) s_->Unclaim();
-  }
+  ~StreamClaim() { Release(); }
   StreamClaim(const StreamClaim&) = delete;
   StreamClaim& operator=(const StreamClaim&) = delete;
 
+  void Release() {
+    if (s_ != nullptr && held_) s_->Unclaim();
+    held_ = false;
+  }
+  void Reacquire() {
+    if (s_ != nullptr && !held_) s_->Claim();
+    held_ = true;
+  }
+
  private:
   Stream* s_;
+  bool held_ = true;
 };
 
 }  // namespace ustreams

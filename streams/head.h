@@ -1,0 +1,318 @@
+// The stream head (illumos stdata and strread/strwrite/strioctl): the top of every stream an
+// application opens. It turns calls into messages going down and messages coming up into what
+// read(2), getmsg(2), poll(2) and the I_* ioctls return, following the illumos manual pages (and
+// the illumos kernel where the pages are vague).
+//
+// Theory of operation
+// -------------------
+// The head is an ordinary queue pair at the top of a Stream. Its read queue holds what arrived
+// from below (HeadRput sorts each message: data is queued; M_FLUSH, M_ERROR, M_HANGUP,
+// M_SETOPTS, M_SIG/M_PCSIG, ioctl answers and M_REPLY act on the head's state). Its write queue
+// has a service procedure that flow control back-enables: it wakes blocked writers and pollers.
+//
+// All state of the head is guarded by mu_ (illumos sd_lock). Calls that must wait — read and
+// getmsg on an empty queue, write and putmsg under flow control, an ioctl awaiting its ack, an
+// SO_REPLY write awaiting its M_REPLY, close draining — wait on one WaitPoint (wait.h), so signals
+// interrupt them as they interrupt system calls and an embedder can cancel them. A call holds a
+// claim on the stream (stream.h) while it touches the queues, never while it waits, so I_PUSH and
+// I_POP from another thread are never held up by a blocked reader.
+//
+// Locking order: a stream claim, then mu_, then queue locks. mu_ is never held across a putnext
+// (the message may come straight back up into HeadRput on the same thread).
+//
+// Readiness is pushed, not polled: whenever something a poller or I_SETSIG registrant could care
+// about happens, the head calls the watcher it was given (the descriptor layer uses it to make
+// the descriptor's eventfd readable) and raises the registered signals.
+#pragma once
+
+#include <poll.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "streams/ddi.h"
+#include "streams/queue.h"
+#include "streams/stream.h"
+#include "streams/stropts.h"
+#include "streams/wait.h"
+
+namespace ustreams {
+
+class Domain;
+class File;
+
+// Default read-queue marks of a stream head (illumos STRHIGH/STRLOW).
+inline constexpr size_t kStrHigh = 5120;
+inline constexpr size_t kStrLow = 1024;
+// Largest control part of putmsg (strctlsz) and data part of putmsg/I_STR (strmsgsz).
+inline constexpr int kStrCtlSz = 1024;
+inline constexpr int kStrMsgSz = 64 * 1024;
+// Modules and driver a stream may hold (nstrpush).
+inline constexpr int kNStrPush = 9;
+// Writes of at most this many bytes to a pipe are atomic (PIPE_BUF of illumos).
+inline constexpr size_t kPipeBuf = 5120;
+
+// Callbacks an embedder installs on a head.
+struct HeadWatcher {
+  // Something changed that pollers may care about; `events` are the poll bits that may now be
+  // true (a hint: Poll() tells what holds). Called without the head's lock, from any thread.
+  void (*readiness)(void* arg, short events) = nullptr;
+  // I_SETSIG and M_SIG/M_PCSIG: deliver `sig` (with the S_* events that caused it) instead of
+  // raising a real signal. nullptr: kill(2) the registered processes.
+  void (*signal)(void* arg, int sig, int events) = nullptr;
+  void* arg = nullptr;
+};
+
+class StreamHead {
+ public:
+  // Made by Domain (open, pipe). pipe_peer: the head of the other end of a pipe being made.
+  StreamHead(Domain* domain, dev_t dev, StreamHead* pipe_peer = nullptr);
+  ~StreamHead();
+  StreamHead(const StreamHead&) = delete;
+  StreamHead& operator=(const StreamHead&) = delete;
+
+  Domain* domain() const { return domain_; }
+  Stream& stream() { return *stream_; }
+  dev_t dev() const { return dev_; }
+  bool is_pipe() const { return is_pipe_; }
+
+  // ---- the calls: each returns 0 or an errno. fflag holds the open file's O_* flags. ----
+  int Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done);
+  int Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done);
+  // getmsg/getpmsg: bandp == nullptr for getmsg (flags are RS_HIPRI or 0), else getpmsg flags.
+  // *more gets MORECTL/MOREDATA.
+  int GetMsg(strbuf* ctl, strbuf* data, int* bandp, int* flagsp, int fflag, int* more);
+  // putmsg/putpmsg: band < 0 for putmsg (flags are RS_HIPRI or 0), else putpmsg flags.
+  int PutMsg(const strbuf* ctl, const strbuf* data, int band, int flags, int fflag);
+  // ioctl(2) with a STREAMS command or any other (sent down as a transparent ioctl). arg is the
+  // caller's argument (a pointer or an int). *rval gets the ioctl's return value.
+  int Ioctl(int cmd, intptr_t arg, int fflag, int* rval);
+  // The poll(2) events of `events` (and POLLERR/POLLHUP/POLLNVAL) that hold now.
+  short Poll(short events);
+
+  // ---- readiness for descriptors ----
+  // The eventfd behind this stream's descriptors (made on first use), or -errno. It becomes
+  // readable when something happened that a poller may care about; ClearReadiness() resets it
+  // (before a caller looks at the stream's state and then sleeps in poll(2)).
+  int EventFd();
+  void ClearReadiness();
+
+  // ---- life cycle ----
+  // An open of an existing stream (not a clone): runs each module's and the driver's open.
+  int Reopen(int oflag, cred_t* cr);
+  // The last close: unlinks what this stream linked, drains the write side for the close time
+  // (not when fflag is non-blocking), pops the modules, closes the driver.
+  void Close(int fflag);
+  bool closed() const;
+  // Descriptors referring to the stream. When the last one closes while calls are blocked on
+  // the stream (in other threads), those calls end with EBADF.
+  void AddDescriptor();
+  void DropDescriptor();
+  // Holds (Domain::Hold/Release): open files and multiplexor links keeping the stream open.
+  void AddHold() { holds_.fetch_add(1, std::memory_order_relaxed); }
+  bool DropHold() { return holds_.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+  void set_dev(dev_t d) { dev_ = d; }
+  // Autopush at open: pushes one module (with the push limit) / anchors after those pushed.
+  int PushForOpen(const std::string& module, int oflag, cred_t* cr);
+  void AnchorHere();
+
+  // ---- embedders ----
+  void SetWatcher(const HeadWatcher& w);
+  // Makes every call blocked on this stream return EINTR (a calls-in-flight cancel).
+  void CancelWaits();
+  // How long an SO_REPLY write waits for its M_REPLY (default STRTIMOUT seconds).
+  void SetReplyTimeout(absl::Duration d);
+  // The I_SETSIG registration of process pid goes (each close(2) of the stream by it).
+  void DropSignals(pid_t pid);
+
+  // ---- for the framework ----
+  static const streamtab* HeadTab();
+  // True while the stream is linked under a multiplexor.
+  bool linked() const;
+  void SetLinked(bool on);
+  struct Link {
+    int muxid;
+    std::shared_ptr<StreamHead> lower;
+  };
+
+ private:
+  struct PassedFile;
+  // One call in progress: its claim on the stream (released while it waits) and the cancel
+  // generation it started in.
+  struct Call {
+    Call(StreamHead* h, int f)
+        : claim(h->stream_.get()), cancel_seen(h->cancel_gen_.load()), fflag(f) {}
+    StreamClaim claim;
+    uint32_t cancel_seen;
+    int fflag;
+  };
+  struct Events {
+    short poll = 0;
+    int sig = 0;  // S_* events
+  };
+  struct IocRequest {
+    int cmd;
+    mblk_t* data;      // b_cont of the M_IOCTL (consumed)
+    size_t count;      // ioc_count (TRANSPARENT for a transparent ioctl)
+    int timeout_s;     // -1: for ever
+    bool ignore_errors;  // go ahead on a hung-up or errored stream (unlinking)
+  };
+  struct IocResult {
+    int rval = 0;
+    mblk_t* reply = nullptr;  // the ack's data, the caller's to free
+    bool had_copyout = false;
+    size_t copied_out = 0;
+  };
+
+  // The error checks of illumos strgeterr: kErrPlex (linked: EINVAL), then the read error, the
+  // write error, the hangup (werror, ENXIO). A non-persistent error is cleared as it is returned
+  // unless peek.
+  static constexpr int kErrPlex = 1, kErrRead = 2, kErrWrite = 4, kErrHup = 8;
+  int GetErrLocked(int which, bool peek);
+  // Before a write: EIO on hangup (if eio_on_hangup), else the write error; with SNDPIPE an error
+  // becomes EPIPE and raises SIGPIPE in the calling thread (if sigpipe).
+  int WriteableLocked(bool eio_on_hangup, bool sigpipe);
+  bool HungUp();
+
+  // Waiting: releases the call's claim and mu_ while it waits. deadline on the scheduler's clock.
+  int WaitLocked(std::unique_lock<std::mutex>& l, Call& call, absl::Time deadline);
+  absl::Time DeadlineAfter(absl::Duration d) const;
+  int WaitForMemoryLocked(std::unique_lock<std::mutex>& l, Call& call, size_t size);
+
+  // put and service procedures of the head's queues.
+  static int HeadRput(queue_t* q, mblk_t* mp);
+  static int HeadWput(queue_t* q, mblk_t* mp);
+  static int HeadWsrv(queue_t* q);
+  // HeadRput's cases (each consumes mp).
+  void RecvData(queue_t* q, mblk_t* mp);
+  void RecvSig(queue_t* q, mblk_t* mp, bool now);
+  void RecvFlush(queue_t* q, mblk_t* mp);
+  void RecvError(queue_t* q, mblk_t* mp);
+  void RecvHangup(bool hangup);
+  void RecvSetopts(queue_t* q, mblk_t* mp);
+  void RecvIocAnswer(mblk_t* mp);
+  void RecvReply(mblk_t* mp);
+
+  // Read-queue helpers (mu_ held).
+  bool StrPriLocked();  // an M_PCPROTO waits at the head
+  void FlushReadLocked(int band, bool by_band);
+  mblk_t* FirstLocked();  // the first message, taking M_SIGs at the front off for delivery
+  mblk_t* TakeFirstLocked();
+  void PutBackLocked(mblk_t* mp);
+  void FlushPendingSigs(std::unique_lock<std::mutex>& l);
+
+  // Write helpers (mu_ held).
+  void PacketSizesLocked(ssize_t* rmin, ssize_t* rmax);
+  mblk_t* MakeDataLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t count);
+  // Sends mp down (consumes it); with SO_REPLY, an M_DATA waits for its M_REPLY.
+  int SendDownLocked(std::unique_lock<std::mutex>& l, Call& call, mblk_t* mp);
+
+  // Readiness and signals, delivered without mu_ held.
+  void Raise(const Events& ev);
+  static void SendSignal(const HeadWatcher& w, pid_t pid, int sig, int sevents);
+  void DeliverSig(int sig);
+  static Events ArrivalEvents(const mblk_t* mp);
+
+  // ioctls (head_ioctl.cc, head_mux.cc).
+  int IoctlStr(strioctl* sio, int fflag, int* rval);
+  int IoctlTransparent(int cmd, intptr_t arg, int* rval);
+  int DoIoctl(const IocRequest& req, IocResult* res);
+  int SendFlush(unsigned char flags, int band);  // band < 0: not FLUSHBAND
+  int BeginPlumb(int fflag);
+  void EndPlumb();
+  int IoctlPush(const char* name, int fflag);
+  int IoctlPop(int fflag);
+  int IoctlLook(char* name);
+  int IoctlFind(const char* name, int* rval);
+  int IoctlList(str_list* sl, int* rval);
+  int IoctlSetsig(pid_t pid, int events, bool extended);
+  int IoctlPeek(strpeek* sp, int* rval);
+  int IoctlNread(int* count, int* rval);
+  int IoctlFdinsert(strfdinsert* fi, int fflag);
+  int IoctlSendfd(int fd);
+  int IoctlRecvfd(strrecvfd* rf, int fflag);
+  int IoctlLink(int fd, bool persistent, int* rval);
+  int IoctlUnlink(int muxid, bool persistent);
+  int UnlinkOne(const Link& link, bool persistent);
+  void Dismantle(const Link& link);
+  void Relink(std::vector<Link>& kept, bool persistent, int major);
+  void UnlinkAllOnClose();
+  static void FreePassedFile(char* arg);
+  void ReleasePassedFile(mblk_t* mp);
+  void DrainBelow();
+
+  Domain* const domain_;
+  dev_t dev_;
+  const bool is_pipe_;
+  std::unique_ptr<Stream> stream_;
+  std::atomic<int> holds_{0};
+  std::atomic<int> descriptors_{0};
+
+  mutable std::mutex mu_;  // sd_lock: everything below
+  WaitPoint wait_;
+  std::atomic<uint32_t> cancel_gen_{0};
+  HeadWatcher watcher_;
+  int efd_ = -1;
+  std::atomic<bool> efd_signalled_{false};
+
+  // Options and state (sd_flag and friends).
+  int rdopt_ = RNORM | RPROTNORM;
+  int wropt_ = 0;
+  int rerror_ = 0;
+  int werror_ = 0;
+  bool strderr_ = false;   // a read error is set
+  bool stwrerr_ = false;   // a write error is set
+  bool strhup_ = false;    // hung up
+  bool rerr_nonpersist_ = false;
+  bool werr_nonpersist_ = false;
+  bool linked_ = false;
+  bool orphaned_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  size_t wroff_ = 0;
+  size_t tail_ = 0;
+  ssize_t maxblk_ = INFPSZ;
+  bool mread_ = false;
+  bool ndelon_ = false;
+  bool delim_ = false;
+  bool istty_ = false;
+  bool tostop_ = false;
+  unsigned short copyopt_ = 0;
+  int closetime_ms_ = STRTIMOUT * 1000;
+  int anchor_ = 0;  // the module count at I_ANCHOR (0: none); popping it needs privilege
+  bool plumbing_ = false;  // an I_PUSH/I_POP/I_LINK/I_UNLINK is under way
+  bool getmsg_in_progress_ = false;
+  mblk_t* mark_ = nullptr;  // the last MSGMARK message queued (I_ATMARK LASTMARK)
+  std::vector<int> pending_sigs_;  // M_SIGs taken off the front, delivered after mu_ is let go
+
+  // SO_REPLY (PSARC SO_REPLY case): one request outstanding per stream.
+  bool so_reply_ = false;
+  bool reply_busy_ = false;  // a writer owns the request slot
+  bool reply_arrived_ = false;
+  int reply_errno_ = 0;
+  absl::Duration reply_timeout_ = absl::Seconds(STRTIMOUT);
+
+  // ioctls: one outstanding per stream, answers matched on ioc_id.
+  bool ioc_busy_ = false;
+  unsigned int ioc_id_ = 0;  // the id awaited, 0 if none
+  mblk_t* ioc_answer_ = nullptr;
+
+  // I_SETSIG registrations.
+  struct SigReg {
+    pid_t pid;
+    int events;
+  };
+  std::vector<SigReg> sigs_;
+
+  // Links made through this stream (I_LINK; I_PLINK ones live in the Domain).
+  std::vector<Link> links_;
+};
+
+}  // namespace ustreams

@@ -1,0 +1,89 @@
+#include "streams/wait.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <ctime>
+
+#include "absl/time/clock.h"
+#include "streams/scheduler.h"
+
+namespace ustreams {
+namespace {
+
+// Sleeps while *word == seen. Returns 0 when woken or the value differed, ETIMEDOUT, or EINTR.
+int FutexWait(std::atomic<uint32_t>* word, uint32_t seen, const timespec* rel) {
+  long r = syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, seen, rel,
+                   nullptr, 0);
+  if (r == 0) return 0;
+  if (errno == EAGAIN) return 0;
+  return errno;  // ETIMEDOUT, EINTR
+}
+
+void FutexWakeAll(std::atomic<uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+          nullptr, 0);
+}
+
+bool Cancelled(const std::atomic<uint32_t>* cancel, uint32_t seen) {
+  return cancel != nullptr && cancel->load(std::memory_order_acquire) != seen;
+}
+
+}  // namespace
+
+void WaitPoint::WakeAll() {
+  gen_.fetch_add(1, std::memory_order_seq_cst);
+  if (waiters_.load(std::memory_order_seq_cst) > 0) FutexWakeAll(&gen_);
+}
+
+int WaitPoint::Wait(std::unique_lock<std::mutex>& l, Scheduler* s, absl::Time deadline,
+                    const std::atomic<uint32_t>* cancel, uint32_t cancel_seen) {
+  if (Cancelled(cancel, cancel_seen)) return EINTR;
+  uint32_t seen = gen_.load(std::memory_order_seq_cst);
+  if (s != nullptr && s->deterministic()) {
+    // Nobody else can run the work the caller waits for: run it here.
+    l.unlock();
+    int rc = 0;
+    while (gen_.load() == seen && !Cancelled(cancel, cancel_seen)) {
+      if (s->RunOne()) continue;
+      absl::Time next = s->NextDeadline();
+      if (next > deadline) {
+        if (deadline == absl::InfiniteFuture()) {
+          rc = EDEADLK;
+          break;
+        }
+        s->AdvanceTo(deadline);
+        if (gen_.load() == seen) rc = ETIME;
+        break;
+      }
+      s->AdvanceTo(next);
+    }
+    l.lock();
+    if (rc == 0 && Cancelled(cancel, cancel_seen)) rc = EINTR;
+    return rc;
+  }
+  waiters_.fetch_add(1, std::memory_order_seq_cst);
+  l.unlock();
+  int rc;
+  if (deadline == absl::InfiniteFuture()) {
+    rc = FutexWait(&gen_, seen, nullptr);
+  } else {
+    absl::Duration left = deadline - (s != nullptr ? s->Now() : absl::Now());
+    if (left <= absl::ZeroDuration()) {
+      rc = ETIMEDOUT;
+    } else {
+      timespec ts = absl::ToTimespec(left);
+      rc = FutexWait(&gen_, seen, &ts);
+    }
+  }
+  waiters_.fetch_sub(1, std::memory_order_seq_cst);
+  l.lock();
+  if (rc == ETIMEDOUT) return ETIME;
+  if (rc == EINTR || Cancelled(cancel, cancel_seen)) return EINTR;
+  return 0;
+}
+
+}  // namespace ustreams

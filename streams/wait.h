@@ -1,0 +1,53 @@
+// WaitPoint: how an application thread waits for something a STREAMS thread will do. It is the
+// one mechanism behind every blocking call of the stream head (read and getmsg on an empty
+// stream, write under flow control, an ioctl awaiting its ack, an SO_REPLY write awaiting its
+// M_REPLY, close draining the write side, I_RECVFD) and behind qwait_sig().
+//
+// Theory of operation
+// -------------------
+// The condition a caller waits for is guarded by the caller's own mutex. A waiter checks it under
+// that mutex, reads the wait point's generation, announces itself, unlocks and sleeps in a futex
+// on the generation. A waker changes the condition, then bumps the generation and, only if
+// someone waits, wakes the futex: with nobody waiting a wake costs one atomic add and one load,
+// no system call.
+//
+// The futex sleep is a system call, so signals behave as they do for read(2): a handler installed
+// with SA_RESTART lets the wait go on, one without makes it end with EINTR. (A wait with a
+// deadline ends with EINTR after any handler, as poll(2) does.) An embedder may also cancel the
+// waits of a stream: they end with EINTR too.
+//
+// With a deterministic scheduler there are no other threads to wait for: Wait() runs the
+// scheduler's work and moves its virtual clock to the next timer (or to the deadline) until the
+// generation changes, and gives EDEADLK when nothing at all could ever wake the waiter.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+#include "absl/time/time.h"
+
+namespace ustreams {
+
+class Scheduler;
+
+class WaitPoint {
+ public:
+  // Wakes every waiter; they re-check their conditions. Call after changing the condition.
+  void WakeAll();
+
+  // Called with `l` held; unlocks it while waiting and holds it again on return. Returns 0 when
+  // woken (or spuriously: re-check the condition), ETIME when `deadline` (on s's clock) passed,
+  // EINTR when a signal handler interrupted the wait or *cancel moved past cancel_seen, EDEADLK
+  // when s is deterministic and idle with nothing pending. cancel may be nullptr.
+  int Wait(std::unique_lock<std::mutex>& l, Scheduler* s, absl::Time deadline,
+           const std::atomic<uint32_t>* cancel = nullptr, uint32_t cancel_seen = 0);
+
+  int waiters() const { return waiters_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint32_t> gen_{0};
+  std::atomic<int> waiters_{0};
+};
+
+}  // namespace ustreams
