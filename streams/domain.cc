@@ -58,9 +58,25 @@ dev_t Domain::MakeDev(int maj, int min) {
   return makedev(static_cast<unsigned int>(maj), static_cast<unsigned int>(min));
 }
 
+void Domain::AddDeviceName(std::string_view path, std::string_view driver, int minor,
+                           bool clone) {
+  if (path.substr(0, 5) == "/dev/") path.remove_prefix(5);
+  std::lock_guard<std::mutex> l(open_mu_);
+  names_[std::string(path)] = DeviceName{std::string(driver), minor, clone};
+}
+
 int Domain::Open(std::string_view path, int oflag, cred_t* cr, std::shared_ptr<StreamHead>* out) {
   std::string_view name = path;
   if (name.substr(0, 5) == "/dev/") name.remove_prefix(5);
+  {
+    std::unique_lock<std::mutex> l(open_mu_);
+    auto it = names_.find(name);
+    if (it != names_.end()) {
+      DeviceName dn = it->second;
+      l.unlock();
+      return OpenDevice(dn.driver, dn.minor, dn.clone, oflag, cr, out);
+    }
+  }
   bool clone = false;
   if (name.substr(0, 6) == "clone/") {
     clone = true;
@@ -77,7 +93,13 @@ int Domain::Open(std::string_view path, int oflag, cred_t* cr, std::shared_ptr<S
   }
   const fmodsw* drv = registry_.FindDriver(name);
   if (drv == nullptr) return ENOENT;
-  clone = clone || (drv->clone && !explicit_minor);
+  return OpenDevice(name, minor_no, clone || (drv->clone && !explicit_minor), oflag, cr, out);
+}
+
+int Domain::OpenDevice(std::string_view name, int minor_no, bool clone, int oflag, cred_t* cr,
+                       std::shared_ptr<StreamHead>* out) {
+  const fmodsw* drv = registry_.FindDriver(name);
+  if (drv == nullptr) return ENOENT;
   std::unique_lock<std::mutex> l(open_mu_);
   dev_t dev = MakeDev(drv->major, minor_no);
   if (!clone) {

@@ -53,6 +53,9 @@ class Domain {
   // Opens a device (see the naming rules above). Returns 0 or the errno: ENOENT for a name no
   // driver has, the driver's or a module's open error, EINVAL for a bad minor.
   int Open(std::string_view path, int oflag, cred_t* cr, std::shared_ptr<StreamHead>* out);
+  // Another name for a device: opening `path` ("/dev/sad/admin", with or without "/dev/") opens
+  // minor `minor` of `driver`, as a clone open if `clone`.
+  void AddDeviceName(std::string_view path, std::string_view driver, int minor, bool clone);
   // A STREAMS pipe: two heads whose write sides feed each other's read sides.
   int Pipe(std::shared_ptr<StreamHead>* a, std::shared_ptr<StreamHead>* b);
 
@@ -96,9 +99,18 @@ class Domain {
   static dev_t MakeDev(int major, int minor);
 
  private:
+  int OpenDevice(std::string_view driver, int minor, bool clone, int oflag, cred_t* cr,
+                 std::shared_ptr<StreamHead>* out);
+
   Registry registry_;
   std::unique_ptr<Scheduler> scheduler_;
   Autopush autopush_;
+  struct DeviceName {
+    std::string driver;
+    int minor;
+    bool clone;
+  };
+  std::map<std::string, DeviceName, std::less<>> names_;  // without "/dev/"
   std::mutex open_mu_;  // one open at a time: opens of one minor share its stream
   std::map<dev_t, std::weak_ptr<StreamHead>> minors_;
   std::map<int, int> next_minor_;  // per major, for clone opens the driver left alone

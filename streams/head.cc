@@ -44,10 +44,10 @@ StreamHead::StreamHead(Domain* domain, dev_t dev, StreamHead* pipe_peer)
   stream_ = std::make_unique<Stream>(&domain->scheduler(), HeadTab(), this,
                                      pipe_peer != nullptr ? pipe_peer->stream_.get() : nullptr);
   if (is_pipe_) {
-    // Pipes: SIGPIPE on writes without a reader, and O_NDELAY reads of an empty pipe return 0
-    // (illumos sets SW_SIGPIPE and OLDNDELAY at birth).
+    // Pipes raise SIGPIPE on writes without a reader (illumos sets SW_SIGPIPE at birth). illumos
+    // also sets OLDNDELAY, making an O_NDELAY read of an empty pipe return 0; Linux has one bit
+    // for O_NDELAY and O_NONBLOCK, and O_NONBLOCK's EAGAIN is what POSIX programs expect.
     wropt_ = SNDPIPE;
-    ndelon_ = true;
   }
 }
 
