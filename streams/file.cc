@@ -40,10 +40,10 @@ int Install(std::shared_ptr<File> f, int min_fd, bool cloexec) {
   if (efd < 0) return efd;
   int fd = fcntl(efd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, min_fd);
   if (fd < 0) return -errno;
+  f->head()->AddDescriptor();  // not under the table's lock: heads take it under theirs
   Table& t = T();
   std::unique_lock<std::shared_mutex> l(t.mu);
   if (static_cast<size_t>(fd) >= t.files.size()) t.files.resize(static_cast<size_t>(fd) + 64);
-  f->head()->AddDescriptor();
   t.files[static_cast<size_t>(fd)] = std::move(f);
   return fd;
 }
@@ -65,10 +65,10 @@ std::shared_ptr<File> Remove(int fd) {
     if (static_cast<size_t>(fd) >= t.files.size()) return nullptr;
     f = std::move(t.files[static_cast<size_t>(fd)]);
     if (f == nullptr) return nullptr;
-    f->head()->DropDescriptor();
     // Closed under the lock: the number cannot be reused (and installed) before it is free.
     close(fd);
   }
+  f->head()->DropDescriptor();
   return f;
 }
 

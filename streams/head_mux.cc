@@ -237,23 +237,27 @@ int StreamHead::IoctlRecvfd(strrecvfd* rf, int fflag) {
   }
   if (DB_TYPE(first) != M_PASSFP) return EBADMSG;
   if (rf == nullptr) return EFAULT;
-  auto* pf = reinterpret_cast<PassedFile*>(first->b_rptr);
+  // Off the queue while a descriptor is made (the table is not touched under mu_).
+  MsgPtr mp(TakeFirstLocked());
+  l.unlock();
+  auto* pf = reinterpret_cast<PassedFile*>(mp->b_rptr);
   int newfd;
   if (pf->file != nullptr) {
     newfd = fdtable::Install(pf->file);
-    if (newfd < 0) return -newfd == EMFILE ? EMFILE : -newfd;
   } else {
-    newfd = pf->kfd;
-    pf->kfd = -1;  // now the caller's
+    newfd = fcntl(pf->kfd, F_DUPFD_CLOEXEC, 0);
+    if (newfd < 0) newfd = -errno;
+  }
+  if (newfd < 0) {
+    l.lock();
+    PutBackLocked(mp.release());
+    return -newfd;  // EMFILE ...
   }
   rf->fd = newfd;
   rf->uid = pf->uid;
   rf->gid = pf->gid;
   std::memset(rf->fill, 0, sizeof(rf->fill));
-  mblk_t* mp = TakeFirstLocked();
-  l.unlock();
-  freemsg(mp);  // drops the message's reference; the new descriptor holds the file now
-  return 0;
+  return 0;  // the message goes; the new descriptor holds the file now
 }
 
 // ---- I_FDINSERT ----

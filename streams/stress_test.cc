@@ -185,10 +185,10 @@ class StressTest : public testing::LeakCheckedTest {
         ASSERT_NE(c, nullptr) << names[i];
         EXPECT_EQ(c->down, uint64_t{kDownSenders} * kPerDownSender) << names[i];
         EXPECT_EQ(c->up, kPerUpSender) << names[i];
-        EXPECT_LE(c->queued, c->down + c->up) << names[i];
+        EXPECT_LE(c->queued(), c->down + c->up) << names[i];
         if (small_marks && names[i] == "qpair") {
           // Right above the driver, which stayed full until the drainer started.
-          EXPECT_GT(c->queued, 0u) << "flow control never held qpair back";
+          EXPECT_GT(c->queued(), 0u) << "flow control never held qpair back";
         }
       }
       EXPECT_EQ(PermodTotal() - permod_before,

@@ -243,7 +243,7 @@ TEST_F(EchoTest, FlushTurnedAroundByTheDriverFlushesTheReadSide) {
   h.RunUntilIdle();
   ASSERT_EQ(h.up_count(), 1);
   ASSERT_EQ(qsize(h.module_rq(0)), 1);
-  h.SendDown(Make(M_CTL, "at the driver"));
+  h.SendDown(Make(M_DELAY, "at the driver"));  // a data message that passes down
   h.SendDown(Flush(FLUSHRW));
   EXPECT_EQ(h.down_count(), 0);
   EXPECT_EQ(qsize(h.module_rq(0)), 0);

@@ -51,7 +51,7 @@ int SvcPut(queue_t* q, mblk_t* mp) {
     return 0;
   }
   if (kSerialized) {
-    if (auto* c = static_cast<SampleCounters*>(q->q_ptr)) c->queued++;
+    if (auto* c = static_cast<SampleCounters*>(q->q_ptr)) (IsReadQ(q) ? c->queued_up : c->queued_down)++;
   }
   putq(q, mp);
   return 0;

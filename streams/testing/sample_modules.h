@@ -22,7 +22,11 @@ absl::Status RegisterSampleModules(Registry& registry);
 struct SampleCounters {
   uint64_t down = 0;  // messages passed downstream
   uint64_t up = 0;    // messages passed upstream
-  uint64_t queued = 0;  // messages that had to wait on the instance's queues
+  // Messages that had to wait on the instance's queues, per side: perq's two perimeters each
+  // guard only their own side's count.
+  uint64_t queued_down = 0;
+  uint64_t queued_up = 0;
+  uint64_t queued() const { return queued_down + queued_up; }
 };
 SampleCounters* CountersOf(queue_t* q);
 // Messages all permod instances passed, in both directions (guarded by its perimeter).
