@@ -568,15 +568,14 @@ int StreamHead::IoctlFind(const char* name, int* rval) {
       return 0;
     }
   }
-  std::string drv = stream_->DriverName();
-  *rval = drv == name ? 1 : 0;
+  // A pipe's meeting point is no driver the caller could name.
+  *rval = !is_pipe_ && stream_->DriverName() == name ? 1 : 0;
   return 0;
 }
 
 int StreamHead::IoctlList(str_list* sl, int* rval) {
   std::vector<std::string> names = stream_->ModuleNames();
-  std::string drv = stream_->DriverName();
-  if (!drv.empty()) names.push_back(drv);
+  if (!is_pipe_) names.push_back(stream_->DriverName());  // pipes list their modules only
   if (sl == nullptr) {
     *rval = static_cast<int>(names.size());
     return 0;

@@ -330,10 +330,61 @@ void Stream::Relink() {
   }
 }
 
+namespace {
+// The bottom of each end of a pipe: a pass-through pair where the two ends meet. An M_FLUSH
+// crossing to the other end has its FLUSHR and FLUSHW swapped (what pipemod does when pushed at
+// a pipe's midpoint): a flush of this end's write side is a flush of the other end's read side.
+int TwistWput(queue_t* q, mblk_t* mp) {
+  if (q->q_next == nullptr) {  // the other end has closed
+    freemsg(mp);
+    return 0;
+  }
+  if (DB_TYPE(mp) == M_FLUSH && MBLKL(mp) >= 1) {
+    if (DB_REF(mp) > 1) {  // the flag byte changes: never in a shared block
+      mblk_t* copy = copymsg(mp);
+      freemsg(mp);
+      if (copy == nullptr) return 0;
+      mp = copy;
+    }
+    unsigned char f = mp->b_rptr[0];
+    unsigned char swapped = static_cast<unsigned char>(f & ~FLUSHRW);
+    if (f & FLUSHR) swapped |= FLUSHW;
+    if (f & FLUSHW) swapped |= FLUSHR;
+    mp->b_rptr[0] = swapped;
+  }
+  putnext(q, mp);
+  return 0;
+}
+int TwistRput(queue_t* q, mblk_t* mp) {
+  putnext(q, mp);
+  return 0;
+}
+module_info twist_info{0, "pipe", 0, INFPSZ, 0, 0};
+qinit twist_rinit{TwistRput, nullptr, nullptr, nullptr, nullptr, &twist_info, nullptr};
+qinit twist_winit{TwistWput, nullptr, nullptr, nullptr, nullptr, &twist_info, nullptr};
+streamtab twist_tab{&twist_rinit, &twist_winit, nullptr, nullptr};
+const fmodsw* TwistSw() {
+  static const fmodsw* sw = [] {
+    auto* f = new fmodsw;
+    f->name = "pipe";
+    f->str = &twist_tab;
+    f->flags = D_MP;
+    f->is_driver = true;
+    return f;
+  }();
+  return sw;
+}
+}  // namespace
+
 void Stream::Twist(Stream* a, Stream* b) {
   STREAMS_RULE(a->group_ == b->group_ && !a->has_driver() && !b->has_driver(),
                "a pipe joins two driverless streams made for each other",
                "Twist() of streams without a shared claim group, or with drivers");
+  // Each end gets the meeting point as its bottom pair.
+  dev_t dev = 0;
+  cred_t cr{0, 0};
+  a->OpenDriver(TwistSw(), &dev, 0, 0, &cr);
+  b->OpenDriver(TwistSw(), &dev, 0, 0, &cr);
   PlumbingScope plumb(a);
   {
     std::scoped_lock l(a->pairs_mu_, b->pairs_mu_);

@@ -55,13 +55,14 @@ class SigpollCounter {
     count_ = 0;
     struct sigaction sa {};
     sa.sa_handler = [](int) { count_.fetch_add(1); };
+    sa.sa_flags = SA_RESTART;  // a blocked call in another test thread is not cut short
     sigemptyset(&sa.sa_mask);
     sigaction(SIGPOLL, &sa, &old_);
   }
   ~SigpollCounter() { sigaction(SIGPOLL, &old_, nullptr); }
-  // Waits up to a second for the count to reach n (signals may land on another thread).
-  static int WaitFor(int n) {
-    for (int i = 0; i < 1000 && count_.load() < n; i++) {
+  // Waits up to ms for the count to reach n (a signal may land on another thread).
+  static int WaitFor(int n, int ms = 1000) {
+    for (int i = 0; i < ms && count_.load() < n; i++) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return count_.load();

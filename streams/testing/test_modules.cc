@@ -48,6 +48,15 @@ int CtlWput(queue_t* q, mblk_t* mp) {
         miocack(q, mp, 0, st->down_data.exchange(0));
         return 0;
       }
+      if (ioc->ioc_cmd == CTL_IGNORE) {
+        freemsg(mp);
+        return 0;
+      }
+      if (ioc->ioc_cmd == CTL_ECHO) {
+        int n = ioc->ioc_count == TRANSPARENT ? 0 : static_cast<int>(msgdsize(mp->b_cont));
+        miocack(q, mp, n, n);
+        return 0;
+      }
       if (ioc->ioc_cmd != CTL_SEND_UP) break;
       if (ioc->ioc_count == TRANSPARENT || mp->b_cont == nullptr ||
           msgdsize(mp->b_cont) < sizeof(CtlSend) || !pullupmsg(mp->b_cont, -1)) {

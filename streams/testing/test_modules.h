@@ -4,7 +4,8 @@
 // below the head would), or record what passes down.
 //   CTL_SEND_UP   payload: CtlSend + data bytes; sends one message of that type, band and flag
 //                 up (M_SETOPTS payloads are a stroptions; M_ERROR one or two bytes ...).
-//   CTL_SEND_DOWN_COUNT  acks with rval = M_DATA messages that passed down since the last ask.
+//   CTL_DOWN_COUNT  acks with rval = M_DATA messages that passed down since the last ask.
+//   CTL_IGNORE    is never answered; CTL_ECHO acks with its own data.
 //
 // "replymod": enables SO_REPLY at open (M_SETOPTS up) and answers each M_DATA written with an
 // M_REPLY (mreply) carrying the errno set by REPLY_SET_ERRNO; with REPLY_SET_DELAY (ms) it
@@ -21,6 +22,8 @@ namespace ustreams::testing {
 
 inline constexpr int CTL_SEND_UP = 0x7401;
 inline constexpr int CTL_DOWN_COUNT = 0x7402;
+inline constexpr int CTL_IGNORE = 0x7403;  // never answered (the caller's I_STR times out)
+inline constexpr int CTL_ECHO = 0x7404;    // acked with the same data back and rval = its length
 
 struct CtlSend {
   unsigned char type;

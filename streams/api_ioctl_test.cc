@@ -1,0 +1,296 @@
+// The I_* ioctls of streamio(4I) through the C API, each with its errors: plumbing (I_PUSH,
+// I_POP, I_LOOK, I_FIND, I_LIST, I_ANCHOR), options (I_SRDOPT, I_SWROPT, I_SERROPT,
+// I_SETCLTIME), I_STR, queue inspection (I_NREAD, I_PEEK, I_CKBAND, I_GETBAND, I_ATMARK,
+// I_CANPUT), flushing, I_FDINSERT, and descriptors that are not streams.
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "streams/api_test_util.h"
+#include "streams/head.h"
+
+namespace ustreams::testing {
+namespace {
+
+class IoctlTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    ApiTest::SetUp();
+    RegisterTestMods();
+    ASSERT_EQ(us_pipe(fd_), 0);
+  }
+  void TearDown() override {
+    us_close(fd_[0]);
+    us_close(fd_[1]);
+    ApiTest::TearDown();
+  }
+  std::vector<std::string> List(int fd) {
+    str_mlist names[16];
+    str_list sl{16, names};
+    EXPECT_EQ(us_ioctl(fd, I_LIST, &sl), 0);
+    std::vector<std::string> out;
+    for (int i = 0; i < sl.sl_nmods; i++) out.emplace_back(names[i].l_name);
+    return out;
+  }
+  int fd_[2];
+};
+
+TEST_F(IoctlTest, PushPopLookFindList) {
+  int fd = fd_[0];
+  char name[FMNAMESZ + 1];
+  EXPECT_ERRNO(us_ioctl(fd, I_LOOK, name), EINVAL);  // nothing pushed
+  EXPECT_ERRNO(us_ioctl(fd, I_POP, 0), EINVAL);
+  EXPECT_EQ(us_ioctl(fd, I_LIST, nullptr), 0);  // a pipe end: modules only, no driver
+  ASSERT_EQ(us_ioctl(fd, I_PUSH, "ctlmod"), 0);
+  ASSERT_EQ(us_ioctl(fd, I_PUSH, "replymod"), 0);
+  ASSERT_EQ(us_ioctl(fd, I_LOOK, name), 0);
+  EXPECT_STREQ(name, "replymod");
+  EXPECT_EQ(us_ioctl(fd, I_FIND, "ctlmod"), 1);
+  EXPECT_EQ(us_ioctl(fd_[1], I_FIND, "ctlmod"), 0);  // the other end has none
+  EXPECT_ERRNO(us_ioctl(fd, I_FIND, "nosuch"), EINVAL);
+  EXPECT_EQ(us_ioctl(fd, I_LIST, nullptr), 2);
+  EXPECT_EQ(List(fd), (std::vector<std::string>{"replymod", "ctlmod"}));
+  str_mlist one[1];
+  str_list sl{1, one};
+  EXPECT_EQ(us_ioctl(fd, I_LIST, &sl), 0);
+  EXPECT_EQ(sl.sl_nmods, 1);
+  sl.sl_nmods = 0;
+  EXPECT_ERRNO(us_ioctl(fd, I_LIST, &sl), EINVAL);
+  ASSERT_EQ(us_ioctl(fd, I_POP, 0), 0);
+  ASSERT_EQ(us_ioctl(fd, I_LOOK, name), 0);
+  EXPECT_STREQ(name, "ctlmod");
+}
+
+TEST_F(IoctlTest, PushErrors) {
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_PUSH, "nosuch"), EINVAL);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_PUSH, "muchtoolongname"), EINVAL);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_PUSH, nullptr), EFAULT);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_LOOK, nullptr), EINVAL);  // no module: EINVAL first
+  for (int i = 0; i < kNStrPush; i++) ASSERT_EQ(us_ioctl(fd_[0], I_PUSH, "ctlmod"), 0) << i;
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_PUSH, "ctlmod"), EINVAL);  // the push limit
+  EXPECT_EQ(us_ioctl(fd_[0], I_LIST, nullptr), kNStrPush);
+  // Data still flows through nine modules.
+  WriteAll(fd_[0], "deep");
+  EXPECT_EQ(ReadSome(fd_[1]), "deep");
+}
+
+TEST_F(IoctlTest, AnchorIsRefusedOnPipes) {
+  ASSERT_EQ(us_ioctl(fd_[0], I_PUSH, "ctlmod"), 0);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_ANCHOR, 0), EINVAL);
+}
+
+TEST_F(IoctlTest, ReadWriteAndErrorOptions) {
+  int fd = fd_[0];
+  EXPECT_ERRNO(us_ioctl(fd, I_SRDOPT, RMSGD | RMSGN), EINVAL);
+  EXPECT_ERRNO(us_ioctl(fd, I_SRDOPT, RFLUSHPCPROT), EINVAL);
+  EXPECT_ERRNO(us_ioctl(fd, I_SRDOPT, 0x100), EINVAL);
+  EXPECT_EQ(us_ioctl(fd, I_SRDOPT, RMSGN), 0);  // mode only: protocol option unchanged
+  int v = -1;
+  EXPECT_EQ(us_ioctl(fd, I_GRDOPT, &v), 0);
+  EXPECT_EQ(v, RMSGN | RPROTNORM);
+  EXPECT_ERRNO(us_ioctl(fd, I_GRDOPT, nullptr), EFAULT);
+  EXPECT_EQ(us_ioctl(fd, I_GWROPT, &v), 0);
+  EXPECT_EQ(v, SNDPIPE);  // pipes raise SIGPIPE from birth
+  EXPECT_ERRNO(us_ioctl(fd, I_SWROPT, 0x10), EINVAL);
+  EXPECT_EQ(us_ioctl(fd, I_SWROPT, SNDZERO), 0);
+  EXPECT_EQ(us_ioctl(fd, I_GWROPT, &v), 0);
+  EXPECT_EQ(v, SNDZERO);
+  EXPECT_EQ(us_ioctl(fd, I_GERROPT, &v), 0);
+  EXPECT_EQ(v, RERRNORM | WERRNORM);
+  EXPECT_ERRNO(us_ioctl(fd, I_SERROPT, 0x10), EINVAL);
+  EXPECT_EQ(us_ioctl(fd, I_SERROPT, WERRNONPERSIST), 0);  // read side unchanged
+  EXPECT_EQ(us_ioctl(fd, I_GERROPT, &v), 0);
+  EXPECT_EQ(v, RERRNORM | WERRNONPERSIST);
+  EXPECT_EQ(us_ioctl(fd, I_GETCLTIME, &v), 0);
+  EXPECT_EQ(v, 15000);
+  v = -1;
+  EXPECT_ERRNO(us_ioctl(fd, I_SETCLTIME, &v), EINVAL);
+  v = 10;
+  EXPECT_EQ(us_ioctl(fd, I_SETCLTIME, &v), 0);
+  EXPECT_EQ(us_ioctl(fd, I_GETCLTIME, &v), 0);
+  EXPECT_EQ(v, 10);
+}
+
+TEST_F(IoctlTest, StrCarriesDataBothWays) {
+  ASSERT_EQ(us_ioctl(fd_[0], I_PUSH, "ctlmod"), 0);
+  char buf[32] = "round trip";
+  strioctl sio{CTL_ECHO, 0, 10, buf};
+  EXPECT_EQ(us_ioctl(fd_[0], I_STR, &sio), 10);  // rval
+  EXPECT_EQ(sio.ic_len, 10);
+  EXPECT_EQ(std::string(buf, 10), "round trip");
+}
+
+TEST_F(IoctlTest, StrErrors) {
+  strioctl sio{12345, 0, -1, nullptr};
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_STR, &sio), EINVAL);  // negative length
+  sio = strioctl{12345, -2, 0, nullptr};
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_STR, &sio), EINVAL);  // timeout below -1
+  sio = strioctl{I_LINK, 0, 0, nullptr};
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_STR, &sio), EINVAL);  // only the head sends these
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_STR, nullptr), EFAULT);
+  sio = strioctl{12345, 0, kStrMsgSz + 1, nullptr};
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_STR, &sio), EINVAL);
+  // Nobody knows it: the far head NAKs it, EINVAL.
+  sio = strioctl{12345, 0, 0, nullptr};
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_STR, &sio), EINVAL);
+}
+
+TEST_F(IoctlTest, StrTimesOutWithEtimeAndTheStreamStaysUsable) {
+  ASSERT_EQ(us_ioctl(fd_[0], I_PUSH, "ctlmod"), 0);
+  strioctl sio{CTL_IGNORE, 1, 0, nullptr};
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_STR, &sio), ETIME);
+  char buf[4] = "abc";
+  sio = strioctl{CTL_ECHO, 0, 3, buf};
+  EXPECT_EQ(us_ioctl(fd_[0], I_STR, &sio), 3);
+}
+
+TEST_F(IoctlTest, NreadPeekAndBands) {
+  int fd = fd_[0];
+  int n = -1;
+  EXPECT_EQ(us_ioctl(fd, I_NREAD, &n), 0);
+  EXPECT_EQ(n, 0);
+  EXPECT_ERRNO(us_ioctl(fd, I_GETBAND, &n), ENODATA);
+  char cb[16], db[16];
+  strbuf c{0, 3, const_cast<char*>("ctl")}, d{0, 5, const_cast<char*>("data1")};
+  ASSERT_EQ(us_putpmsg(fd_[1], &c, &d, 2, MSG_BAND), 0);
+  ASSERT_EQ(us_write(fd_[1], "xy", 2), 2);
+  EXPECT_EQ(us_ioctl(fd, I_NREAD, &n), 2);
+  EXPECT_EQ(n, 5);  // data bytes of the first message (band 2 comes first)
+  EXPECT_EQ(us_ioctl(fd, I_GETBAND, &n), 0);
+  EXPECT_EQ(n, 2);
+  EXPECT_EQ(us_ioctl(fd, I_CKBAND, 2), 1);
+  EXPECT_EQ(us_ioctl(fd, I_CKBAND, 1), 0);
+  EXPECT_EQ(us_ioctl(fd, I_CKBAND, 0), 1);
+  EXPECT_ERRNO(us_ioctl(fd, I_CKBAND, 256), EINVAL);
+  EXPECT_ERRNO(us_ioctl(fd, I_CKBAND, -1), EINVAL);
+  strpeek pk{{16, 0, cb}, {16, 0, db}, 0};
+  EXPECT_EQ(us_ioctl(fd, I_PEEK, &pk), 1);
+  EXPECT_EQ(std::string(cb, static_cast<size_t>(pk.ctlbuf.len)), "ctl");
+  EXPECT_EQ(std::string(db, static_cast<size_t>(pk.databuf.len)), "data1");
+  EXPECT_EQ(pk.flags, 0u);
+  pk.flags = RS_HIPRI;  // only a high-priority message would do
+  EXPECT_EQ(us_ioctl(fd, I_PEEK, &pk), 0);
+  EXPECT_EQ(us_ioctl(fd, I_NREAD, &n), 2);  // peeking took nothing
+  EXPECT_ERRNO(us_ioctl(fd, I_PEEK, nullptr), EFAULT);
+}
+
+TEST_F(IoctlTest, CanputAndAtmark) {
+  EXPECT_EQ(us_ioctl(fd_[0], I_CANPUT, 0), 1);
+  EXPECT_EQ(us_ioctl(fd_[0], I_CANPUT, 3), 1);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_CANPUT, 256), EINVAL);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_CANPUT, -1), EINVAL);
+  EXPECT_EQ(us_ioctl(fd_[0], I_ATMARK, ANYMARK), 0);
+  EXPECT_EQ(us_ioctl(fd_[0], I_ATMARK, 0), 0);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_ATMARK, 4), EINVAL);
+  ASSERT_EQ(us_ioctl(fd_[0], I_PUSH, "ctlmod"), 0);
+  SendUp(fd_[0], M_DATA, "marked", 0, MSGMARK);
+  SendUp(fd_[0], M_DATA, "plain");
+  EXPECT_EQ(us_ioctl(fd_[0], I_ATMARK, ANYMARK), 1);
+  EXPECT_EQ(us_ioctl(fd_[0], I_ATMARK, LASTMARK), 1);
+  EXPECT_EQ(ReadSome(fd_[0]), "marked");  // a read stops at a marked message
+  EXPECT_EQ(us_ioctl(fd_[0], I_ATMARK, ANYMARK), 0);
+}
+
+TEST_F(IoctlTest, FlushEmptiesBothEnds) {
+  WriteAll(fd_[1], "to zero");
+  WriteAll(fd_[0], "to one");
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_FLUSH, FLUSHBAND), EINVAL);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_FLUSH, 8), EINVAL);
+  EXPECT_EQ(us_ioctl(fd_[0], I_FLUSH, 0), 0);  // accepted, flushes nothing
+  int n = -1;
+  EXPECT_EQ(us_ioctl(fd_[0], I_NREAD, &n), 1);
+  // FLUSHR flushes this end's read queue (it comes back around the pipe).
+  EXPECT_EQ(us_ioctl(fd_[0], I_FLUSH, FLUSHR), 0);
+  EXPECT_EQ(us_ioctl(fd_[0], I_NREAD, &n), 0);
+  EXPECT_EQ(us_ioctl(fd_[1], I_NREAD, &n), 1);
+  // FLUSHW from this end reaches the other end's read side.
+  EXPECT_EQ(us_ioctl(fd_[0], I_FLUSH, FLUSHW), 0);
+  EXPECT_EQ(us_ioctl(fd_[1], I_NREAD, &n), 0);
+}
+
+TEST_F(IoctlTest, FlushBandTouchesOnlyThatBand) {
+  strbuf d1{0, 2, const_cast<char*>("b1")}, d2{0, 2, const_cast<char*>("b2")};
+  ASSERT_EQ(us_putpmsg(fd_[1], nullptr, &d1, 1, MSG_BAND), 0);
+  ASSERT_EQ(us_putpmsg(fd_[1], nullptr, &d2, 2, MSG_BAND), 0);
+  bandinfo bi{2, FLUSHR};
+  EXPECT_EQ(us_ioctl(fd_[0], I_FLUSHBAND, &bi), 0);
+  EXPECT_EQ(ReadSome(fd_[0]), "b1");
+  bi.bi_flag = 0x10;
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_FLUSHBAND, &bi), EINVAL);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_FLUSHBAND, nullptr), EFAULT);
+}
+
+TEST_F(IoctlTest, SetsigAndGetsig) {
+  int ev = -1;
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_GETSIG, &ev), EINVAL);  // not registered
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_SETSIG, 0), EINVAL);    // nothing to remove
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_SETSIG, S_BANDURG), EINVAL);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_SETSIG, 0x10000), EINVAL);
+  ASSERT_EQ(us_ioctl(fd_[0], I_SETSIG, S_INPUT | S_HIPRI), 0);
+  EXPECT_EQ(us_ioctl(fd_[0], I_GETSIG, &ev), 0);
+  EXPECT_EQ(ev, S_INPUT | S_HIPRI);
+  ASSERT_EQ(us_ioctl(fd_[0], I_SETSIG, 0), 0);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_GETSIG, &ev), EINVAL);
+}
+
+TEST_F(IoctlTest, FdinsertSendsTheTargetsIdentity) {
+  ASSERT_EQ(us_ioctl(fd_[1], I_SRDOPT, RNORM | RPROTDAT), 0);
+  char ctl[8] = {};
+  strfdinsert fi{{0, 8, ctl}, {0, 4, const_cast<char*>("data")}, 0, fd_[1], 4};
+  EXPECT_EQ(us_ioctl(fd_[0], I_FDINSERT, &fi), 0);
+  char cb[16], db[16];
+  strbuf c{16, 0, cb}, d{16, 0, db};
+  int flags = 0;
+  ASSERT_EQ(us_getmsg(fd_[1], &c, &d, &flags), 0);
+  EXPECT_EQ(c.len, 8);
+  EXPECT_EQ(std::string(db, 4), "data");
+  fi.offset = 3;  // not aligned
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_FDINSERT, &fi), EINVAL);
+  fi.offset = 8;  // past the control part
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_FDINSERT, &fi), EINVAL);
+  fi.offset = 0;
+  fi.fildes = -1;
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_FDINSERT, &fi), EINVAL);
+  fi.fildes = fd_[1];
+  fi.flags = 2;
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_FDINSERT, &fi), EINVAL);
+}
+
+TEST_F(IoctlTest, SendfdNeedsAPipeAndAValidDescriptor) {
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_SENDFD, -1), EBADF);
+  // A plain descriptor travels too.
+  int k[2];
+  ASSERT_EQ(pipe(k), 0);
+  ASSERT_EQ(us_ioctl(fd_[0], I_SENDFD, k[1]), 0);
+  strrecvfd rf{};
+  ASSERT_EQ(us_ioctl(fd_[1], I_RECVFD, &rf), 0);
+  EXPECT_EQ(us_isastream(rf.fd), 0);
+  EXPECT_EQ(write(rf.fd, "k", 1), 1);  // the same kernel pipe
+  char c;
+  EXPECT_EQ(read(k[0], &c, 1), 1);
+  close(rf.fd);
+  close(k[0]);
+  close(k[1]);
+  SetNonBlocking(fd_[1], true);
+  EXPECT_ERRNO(us_ioctl(fd_[1], I_RECVFD, &rf), EAGAIN);
+  WriteAll(fd_[0], "not a descriptor");
+  EXPECT_ERRNO(us_ioctl(fd_[1], I_RECVFD, &rf), EBADMSG);
+}
+
+TEST_F(IoctlTest, DescriptorsThatAreNotStreams) {
+  int k[2];
+  ASSERT_EQ(pipe(k), 0);
+  EXPECT_EQ(us_isastream(k[0]), 0);
+  EXPECT_ERRNO(us_ioctl(k[0], I_PUSH, "ctlmod"), ENOTTY);
+  EXPECT_ERRNO(us_ioctl(k[0], I_NREAD, nullptr), ENOTTY);
+  close(k[0]);
+  close(k[1]);
+  EXPECT_ERRNO(us_isastream(k[0]), EBADF);
+  EXPECT_ERRNO(us_ioctl(k[0], I_PUSH, "ctlmod"), EBADF);
+  EXPECT_ERRNO(us_close(k[0]), EBADF);
+}
+
+}  // namespace
+}  // namespace ustreams::testing
