@@ -55,7 +55,8 @@ struct Pending {
 };
 
 struct FaultInstance {
-  queue_t* rq;
+  explicit FaultInstance(queue_t* r) : rq(r) {}
+  queue_t* const rq;
   int delay_ms = 0;               // the next fault waits this long (0: goes at once)
   fault_copy req{};               // a copy ioctl's argument, once copied in
   std::list<Pending> pending;     // delayed faults not yet sent (stable addresses)
@@ -393,7 +394,7 @@ int FaultRput(queue_t* q, mblk_t* mp) {
 int FaultOpen(queue_t* q, dev_t* /*devp*/, int /*oflag*/, int sflag, cred_t* /*crp*/) {
   if (sflag != MODOPEN) return EINVAL;
   if (q->q_ptr != nullptr) return 0;  // a reopen of the stream
-  auto* self = new FaultInstance{q};
+  auto* self = new FaultInstance(q);
   q->q_ptr = WR(q)->q_ptr = self;
   qprocson(q);
   // Take the packet sizes of the queue below, so the head splits writes as it would without

@@ -340,6 +340,7 @@ TEST_F(TraceTest, GetErrors) {
 
 TEST_F(TraceTest, TheDefaultRingHolds256AndCountsWhatItDrops) {
   for (int i = 1; i <= 300; ++i) h_->SendUp(Make(M_DATA, std::to_string(i)));
+  EXPECT_EQ(h_->TakeUp().size(), 300u);
   Got g = Get();
   ASSERT_EQ(g.recs.size(), static_cast<size_t>(TRACE_DEFAULT_RECORDS));
   EXPECT_EQ(g.hdr.tg_dropped, 300u - TRACE_DEFAULT_RECORDS);
@@ -348,7 +349,6 @@ TEST_F(TraceTest, TheDefaultRingHolds256AndCountsWhatItDrops) {
   EXPECT_EQ(g.recs.back().tr_seq, 300u);
   // The drop counter stays until CLEAR.
   EXPECT_EQ(Get().hdr.tg_dropped, 44u);
-  h_->TakeUp();
 }
 
 TEST_F(TraceTest, SetSizeBoundsTheRing) {
@@ -468,6 +468,7 @@ TEST_F(TraceTest, ThreadedTrafficBothWays) {
   for (int i = 0; i < kEach; ++i) h_->SendDown(Make(M_DATA, "d"));
   below.join();
   h_->RunUntilIdle();
+  EXPECT_EQ(h_->TakeUp().size(), static_cast<size_t>(kEach));
   Got g = Get(sizeof(trace_get_hdr) + 2 * kEach * sizeof(trace_rec));
   ASSERT_EQ(g.recs.size(), 2u * kEach);
   std::vector<bool> seen(2 * kEach + 1);
@@ -480,7 +481,6 @@ TEST_F(TraceTest, ThreadedTrafficBothWays) {
     ups += r.tr_dir == TRACE_UP;
   }
   EXPECT_EQ(ups, kEach);
-  EXPECT_EQ(h_->TakeUp().size(), static_cast<size_t>(kEach));
   EXPECT_EQ(h_->TakeDown().size(), static_cast<size_t>(kEach));
 }
 

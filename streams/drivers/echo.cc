@@ -3,8 +3,11 @@
 // Theory of operation
 // -------------------
 // M_DATA and M_PROTO go through the write queue: the put procedure only putq()s them, and the
-// write service procedure moves them up while bcanputnext(RD(q), band) allows, putbq()ing the
-// first one that may not go. Queueing every normal message (never passing one straight up when
+// write service procedure moves them up while bcanputnext(RD(q), band) allows, putbq()ing those
+// that may not go. Bands are flow-controlled apart: a band that is full at the head holds back
+// only its own messages, not the lower bands queued behind it (the canonical "putbq and return"
+// would, and then how many messages a band accepts would depend on when the service procedure
+// happened to run). Queueing every normal message (never passing one straight up when
 // the queue looks empty) is what keeps their order: this driver is D_MP, so a put and the
 // service procedure can run at once, and a message passed directly could overtake one the
 // service procedure has just taken off the queue. Flow control therefore reaches the writer in
@@ -22,6 +25,7 @@
 // The packet sizes and water marks are those of LfS's echo driver (maxpsz 4096, hiwat 5120,
 // lowat 1024), which conformance tests count on: writes split at 4096 bytes, and six 2 KiB
 // messages fit in a band before a non-blocking putmsg() gives EAGAIN.
+#include <bitset>
 #include <cerrno>
 
 #include "streams/ddi.h"
@@ -69,16 +73,36 @@ int EchoWput(queue_t* q, mblk_t* mp) {
 }
 
 int EchoWsrv(queue_t* q) {
-  for (int n = 0; n < kServiceBudget; n++) {
+  std::bitset<NBAND> blocked;  // bands found flow-controlled at the head during this run
+  mblk_t* held = nullptr;      // their messages, newest first (linked by b_next)
+  int moved = 0;
+  while (moved < kServiceBudget) {
+    // With messages held, stop before a getq() that would find the queue empty: that sets
+    // QWANTR, and the putbq()s below would then enable this procedure again at once, for ever.
+    intptr_t first = 0;
+    if (held != nullptr && (strqget(q, QFIRST, 0, &first) != 0 || first == 0)) break;
     mblk_t* mp = getq(q);
-    if (mp == nullptr) return 0;
-    if (!bcanputnext(RD(q), mp->b_band)) {
-      putbq(q, mp);  // back-enabled through the read side when the head drains
-      return 0;
+    if (mp == nullptr) break;
+    if (!blocked[mp->b_band] && bcanputnext(RD(q), mp->b_band)) {
+      putnext(RD(q), mp);
+      moved++;
+      continue;
     }
-    putnext(RD(q), mp);
+    // Once a band is blocked, its later messages wait too (order within a band is kept);
+    // lower bands behind it go on. bcanputnext marked the head's band: its draining
+    // back-enables this queue through the read side.
+    blocked.set(mp->b_band);
+    mp->b_next = held;
+    held = mp;
   }
-  qenable(q);  // budget spent: let other queues run, then go on
+  // Back to the front of their bands, newest first, which restores their order.
+  while (held != nullptr) {
+    mblk_t* next = held->b_next;
+    held->b_next = nullptr;
+    putbq(q, held);
+    held = next;
+  }
+  if (moved == kServiceBudget) qenable(q);  // budget spent: let other queues run, then go on
   return 0;
 }
 
