@@ -22,15 +22,46 @@ File::~File() {
 namespace fdtable {
 namespace {
 
-// Indexed by descriptor number. Lookups take the lock shared; the table only grows.
-struct Table {
+// Two levels, so a lookup never waits for the table to grow: chunks of slots indexed by the
+// descriptor's high bits, made on demand and kept. A slot is read under one of 64 striped
+// locks, so threads using different descriptors do not share a lock's cache line.
+constexpr int kChunkBits = 10;
+constexpr size_t kChunkSize = size_t{1} << kChunkBits;
+constexpr size_t kChunks = 1024;  // descriptors below 1 Mi
+constexpr size_t kStripes = 64;
+
+struct Chunk {
+  std::shared_ptr<File> slots[kChunkSize];
+};
+struct alignas(64) Stripe {
   std::shared_mutex mu;
-  std::vector<std::shared_ptr<File>> files;
+};
+struct Table {
+  std::atomic<Chunk*> chunks[kChunks] = {};
+  Stripe stripes[kStripes];
+  std::mutex grow_mu;
 };
 
 Table& T() {
   static Table* t = new Table;  // outlives static destructors: descriptors may close late
   return *t;
+}
+
+std::shared_mutex& StripeOf(int fd) { return T().stripes[static_cast<size_t>(fd) % kStripes].mu; }
+
+Chunk* ChunkOf(int fd, bool make) {
+  Table& t = T();
+  size_t i = static_cast<size_t>(fd) >> kChunkBits;
+  if (i >= kChunks) return nullptr;
+  Chunk* c = t.chunks[i].load(std::memory_order_acquire);
+  if (c != nullptr || !make) return c;
+  std::lock_guard<std::mutex> l(t.grow_mu);
+  c = t.chunks[i].load(std::memory_order_relaxed);
+  if (c == nullptr) {
+    c = new Chunk;
+    t.chunks[i].store(c, std::memory_order_release);
+  }
+  return c;
 }
 
 }  // namespace
@@ -40,30 +71,33 @@ int Install(std::shared_ptr<File> f, int min_fd, bool cloexec) {
   if (efd < 0) return efd;
   int fd = fcntl(efd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, min_fd);
   if (fd < 0) return -errno;
-  f->head()->AddDescriptor();  // not under the table's lock: heads take it under theirs
-  Table& t = T();
-  std::unique_lock<std::shared_mutex> l(t.mu);
-  if (static_cast<size_t>(fd) >= t.files.size()) t.files.resize(static_cast<size_t>(fd) + 64);
-  t.files[static_cast<size_t>(fd)] = std::move(f);
+  Chunk* c = ChunkOf(fd, true);
+  if (c == nullptr) {
+    close(fd);
+    return -EMFILE;
+  }
+  f->head()->AddDescriptor();  // not under a table lock: heads take those under theirs
+  std::unique_lock<std::shared_mutex> l(StripeOf(fd));
+  c->slots[static_cast<size_t>(fd) & (kChunkSize - 1)] = std::move(f);
   return fd;
 }
 
 std::shared_ptr<File> Lookup(int fd) {
   if (fd < 0) return nullptr;
-  Table& t = T();
-  std::shared_lock<std::shared_mutex> l(t.mu);
-  if (static_cast<size_t>(fd) >= t.files.size()) return nullptr;
-  return t.files[static_cast<size_t>(fd)];
+  Chunk* c = ChunkOf(fd, false);
+  if (c == nullptr) return nullptr;
+  std::shared_lock<std::shared_mutex> l(StripeOf(fd));
+  return c->slots[static_cast<size_t>(fd) & (kChunkSize - 1)];
 }
 
 std::shared_ptr<File> Remove(int fd) {
   if (fd < 0) return nullptr;
+  Chunk* c = ChunkOf(fd, false);
+  if (c == nullptr) return nullptr;
   std::shared_ptr<File> f;
   {
-    Table& t = T();
-    std::unique_lock<std::shared_mutex> l(t.mu);
-    if (static_cast<size_t>(fd) >= t.files.size()) return nullptr;
-    f = std::move(t.files[static_cast<size_t>(fd)]);
+    std::unique_lock<std::shared_mutex> l(StripeOf(fd));
+    f = std::move(c->slots[static_cast<size_t>(fd) & (kChunkSize - 1)]);
     if (f == nullptr) return nullptr;
     // Closed under the lock: the number cannot be reused (and installed) before it is free.
     close(fd);
@@ -74,9 +108,16 @@ std::shared_ptr<File> Remove(int fd) {
 
 int Count() {
   Table& t = T();
-  std::shared_lock<std::shared_mutex> l(t.mu);
   int n = 0;
-  for (const auto& f : t.files) n += f != nullptr;
+  for (size_t i = 0; i < kChunks; i++) {
+    Chunk* c = t.chunks[i].load(std::memory_order_acquire);
+    if (c == nullptr) continue;
+    for (size_t j = 0; j < kChunkSize; j++) {
+      int fd = static_cast<int>((i << kChunkBits) | j);
+      std::shared_lock<std::shared_mutex> l(StripeOf(fd));
+      n += c->slots[j] != nullptr;
+    }
+  }
   return n;
 }
 

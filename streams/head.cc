@@ -31,10 +31,14 @@ qinit g_head_winit{nullptr, nullptr, nullptr, nullptr, nullptr, &g_head_winfo, n
 streamtab g_head_tab{&g_head_rinit, &g_head_winit, nullptr, nullptr};
 
 const streamtab* StreamHead::HeadTab() {
-  g_head_rinit.qi_putp = &StreamHead::HeadRput;
-  g_head_winit.qi_putp = &StreamHead::HeadWput;
-  g_head_winit.qi_srvp = &StreamHead::HeadWsrv;
-  return &g_head_tab;
+  // The procedures are private members: filled in once, before any stream can use them.
+  static const streamtab* tab = [] {
+    g_head_rinit.qi_putp = &StreamHead::HeadRput;
+    g_head_winit.qi_putp = &StreamHead::HeadWput;
+    g_head_winit.qi_srvp = &StreamHead::HeadWsrv;
+    return &g_head_tab;
+  }();
+  return tab;
 }
 
 StreamHead::StreamHead(Domain* domain, dev_t dev, StreamHead* pipe_peer)
@@ -55,7 +59,7 @@ StreamHead::~StreamHead() {
   // Close() normally ran; a head that was never opened fully still frees its stream.
   stream_.reset();
   freemsg(ioc_answer_);
-  if (efd_ >= 0) close(efd_);
+  if (efd_ >= 0) close(efd_.load());
 }
 
 bool StreamHead::linked() const {
@@ -75,6 +79,7 @@ void StreamHead::SetLinked(bool on) {
 void StreamHead::SetWatcher(const HeadWatcher& w) {
   std::lock_guard<std::mutex> l(mu_);
   watcher_ = w;
+  UpdateNotifyLocked();
 }
 
 void StreamHead::CancelWaits() {
@@ -110,18 +115,15 @@ bool StreamHead::closed() const {
 int StreamHead::EventFd() {
   std::lock_guard<std::mutex> l(mu_);
   if (efd_ < 0) {
-    efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (efd_ < 0) return -errno;
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0) return -errno;
+    efd_.store(fd, std::memory_order_release);
   }
   return efd_;
 }
 
 void StreamHead::ClearReadiness() {
-  int fd;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    fd = efd_;
-  }
+  int fd = efd_.load(std::memory_order_acquire);
   if (fd < 0) return;
   efd_signalled_.store(false, std::memory_order_seq_cst);
   eventfd_t v;
@@ -131,6 +133,7 @@ void StreamHead::ClearReadiness() {
 void StreamHead::DropSignals(pid_t pid) {
   std::lock_guard<std::mutex> l(mu_);
   std::erase_if(sigs_, [pid](const SigReg& r) { return r.pid == pid; });
+  UpdateNotifyLocked();
 }
 
 // ---- errors (illumos strgeterr) ----
@@ -192,15 +195,18 @@ int StreamHead::WaitLocked(std::unique_lock<std::mutex>& l, Call& call, absl::Ti
 // ---- readiness and signals ----
 
 void StreamHead::Raise(const Events& ev) {
+  // The descriptors' eventfd: one write per batch of events until someone clears it, so a stream
+  // nobody waits on costs no system call per message (a relaxed load when already signalled).
+  int efd = efd_.load(std::memory_order_acquire);
+  if (efd >= 0 && ev.poll != 0 && !efd_signalled_.load(std::memory_order_relaxed) &&
+      !efd_signalled_.exchange(true, std::memory_order_seq_cst)) {
+    (void)eventfd_write(efd, 1);
+  }
+  if (!notify_slow_.load(std::memory_order_acquire)) return;
   HeadWatcher w;
   std::vector<SigReg> regs;
   {
     std::lock_guard<std::mutex> l(mu_);
-    // The descriptors' eventfd: one write per batch of events until someone clears it, so a
-    // stream nobody waits on costs no system call per message.
-    if (efd_ >= 0 && ev.poll != 0 && !efd_signalled_.exchange(true, std::memory_order_seq_cst)) {
-      (void)eventfd_write(efd_, 1);
-    }
     w = watcher_;
     if (ev.sig != 0) {
       for (const SigReg& r : sigs_) {
@@ -343,7 +349,12 @@ int StreamHead::HeadWsrv(queue_t* q) {
       }
     }
   }
-  h->wait_.WakeAll();
+  {
+    // Under mu_: a writer checks flow control and starts waiting under it, so this wake cannot
+    // fall between its check and its wait.
+    std::lock_guard<std::mutex> l(h->mu_);
+    h->wait_.WakeAll();
+  }
   if (ev.poll == 0) ev.poll = POLLOUT;  // a qenable() of the head: writers re-check anyway
   h->Raise(ev);
   return 0;
@@ -581,9 +592,9 @@ void StreamHead::RecvSetopts(queue_t* q, mblk_t* mp) {
 }
 
 void StreamHead::RecvIocAnswer(mblk_t* mp) {
-  const unsigned int id = reinterpret_cast<const iocblk*>(mp->b_rptr)->ioc_id;
   bool taken = false;
   if (MBLKL(mp) >= sizeof(iocblk)) {
+    const unsigned int id = reinterpret_cast<const iocblk*>(mp->b_rptr)->ioc_id;
     std::lock_guard<std::mutex> l(mu_);
     if (ioc_id_ != 0 && id == ioc_id_ && ioc_answer_ == nullptr) {
       ioc_answer_ = mp;
@@ -682,6 +693,7 @@ void StreamHead::Close(int fflag) {
     closing_ = true;
     orphaned_ = false;  // the close's own waits are not cut short
     sigs_.clear();
+    UpdateNotifyLocked();
   }
   wait_.WakeAll();
   UnlinkAllOnClose();

@@ -166,6 +166,7 @@ class StreamHead {
   };
   struct IocResult {
     int rval = 0;
+    size_t count = 0;         // the ack's ioc_count
     mblk_t* reply = nullptr;  // the ack's data, the caller's to free
     bool had_copyout = false;
     size_t copied_out = 0;
@@ -259,8 +260,16 @@ class StreamHead {
   WaitPoint wait_;
   std::atomic<uint32_t> cancel_gen_{0};
   HeadWatcher watcher_;
-  int efd_ = -1;
+  std::atomic<int> efd_{-1};
   std::atomic<bool> efd_signalled_{false};
+  // True when Raise has more to do than the eventfd: signals registered or a watcher set. Keeps
+  // mu_ out of the per-message path otherwise.
+  std::atomic<bool> notify_slow_{false};
+  void UpdateNotifyLocked() {
+    notify_slow_.store(!sigs_.empty() || watcher_.readiness != nullptr ||
+                           watcher_.signal != nullptr,
+                       std::memory_order_release);
+  }
 
   // Options and state (sd_flag and friends).
   int rdopt_ = RNORM | RPROTNORM;

@@ -305,15 +305,18 @@ int StreamHead::IoctlStr(strioctl* sio, int fflag, int* rval) {
   *rval = res.rval;
   if (res.had_copyout) {
     sio->ic_len = static_cast<int>(res.copied_out);
-  } else if (reply) {
-    // The ack's data goes back over the caller's buffer (there is no ic_maxlen to bound it).
-    size_t n = 0;
-    for (mblk_t* bp = reply.get(); bp != nullptr; bp = bp->b_cont) {
-      if (MBLKL(bp) > 0 && sio->ic_dp != nullptr) std::memcpy(sio->ic_dp + n, bp->b_rptr, MBLKL(bp));
-      n += MBLKL(bp);
-    }
-    sio->ic_len = static_cast<int>(n);
+    return 0;
   }
+  // ioc_count bytes of the ack's data go back over the caller's buffer (illumos: there is no
+  // ic_maxlen to bound it), and ic_len says how many.
+  size_t want = std::min(res.count, reply ? msgdsize(reply.get()) : size_t{0});
+  size_t n = 0;
+  for (mblk_t* bp = reply.get(); bp != nullptr && n < want; bp = bp->b_cont) {
+    size_t k = std::min(MBLKL(bp), want - n);
+    if (k > 0 && sio->ic_dp != nullptr) std::memcpy(sio->ic_dp + n, bp->b_rptr, k);
+    n += k;
+  }
+  sio->ic_len = static_cast<int>(n);
   return 0;
 }
 
@@ -411,6 +414,7 @@ int StreamHead::DoIoctl(const IocRequest& req, IocResult* res) {
         int err = a->ioc_error;
         if (err == 0) {
           res->rval = a->ioc_rval;
+          res->count = a->ioc_count == TRANSPARENT ? 0 : a->ioc_count;
           res->reply = ans->b_cont;
           ans->b_cont = nullptr;
         }
@@ -599,6 +603,7 @@ int StreamHead::IoctlSetsig(pid_t pid, int events, bool extended) {
   if (events == 0) {
     if (it == sigs_.end()) return EINVAL;
     sigs_.erase(it);
+    UpdateNotifyLocked();
     return 0;
   }
   if (events & ~kSetsigMask) return EINVAL;
@@ -608,6 +613,7 @@ int StreamHead::IoctlSetsig(pid_t pid, int events, bool extended) {
   } else {
     sigs_.push_back(SigReg{pid, events});
   }
+  UpdateNotifyLocked();
   return 0;
 }
 

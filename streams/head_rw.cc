@@ -211,7 +211,13 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
 // Waits until an allocation of size bytes may succeed (bufcall(9F) from the head).
 int StreamHead::WaitForMemoryLocked(std::unique_lock<std::mutex>& l, Call& call, size_t size) {
   bufcall_id_t id = bufcall(
-      size, BPRI_MED, [](void* arg) { static_cast<WaitPoint*>(arg)->WakeAll(); }, &wait_);
+      size, BPRI_MED,
+      [](void* arg) {
+        auto* h = static_cast<StreamHead*>(arg);
+        std::lock_guard<std::mutex> l(h->mu_);  // see HeadWsrv: no wake between check and wait
+        h->wait_.WakeAll();
+      },
+      this);
   if (id == 0) return ENOSR;
   int e = WaitLocked(l, call, absl::InfiniteFuture());
   l.unlock();

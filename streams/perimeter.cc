@@ -134,7 +134,7 @@ void SyncQ::Drain() {
     l.lock();
   }
   busy_ = false;
-  l.unlock();
+  // Notify before unlocking: once unlocked, a closer may enter, finish and free this SyncQ.
   free_cv_.notify_all();
 }
 

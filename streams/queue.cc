@@ -251,7 +251,7 @@ void put(queue_t* q, mblk_t* mp) {
 namespace {
 // putnext() off the end of a stream. A driver must qreply() instead; the write side of a pipe
 // end whose other end has closed has no next queue, and what reaches it is dropped.
-void PutOffTheEnd(queue_t* q, mblk_t* mp) {
+void PutOffTheEnd([[maybe_unused]] queue_t* q, mblk_t* mp) {
   STREAMS_RULE(q->q_stream == nullptr || !q->q_stream->has_driver(),
                "putnext() needs a next queue",
                "putnext() from the last queue of a stream; a driver uses qreply()");

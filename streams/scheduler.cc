@@ -158,8 +158,10 @@ void Scheduler::ForgetQueue(queue_t* q) {
   std::unique_lock<std::mutex> l(mu_);
   std::erase(run_list_, q);
   if (deterministic_) return;
-  // Wait until no worker runs its service procedure (the caller never runs it itself here).
+  // Wait until no worker has it: taken off the run list (and maybe not yet marked QINSERVICE)
+  // or running its service procedure. The caller never runs it itself here.
   idle_cv_.wait(l, [&] {
+    if (std::find(taken_.begin(), taken_.end(), q) != taken_.end()) return false;
     std::lock_guard<std::mutex> ql(q->q_lock);
     return !(q->q_flag & QINSERVICE);
   });
@@ -201,7 +203,13 @@ bool Scheduler::TakeWorkLocked(std::function<void()>* out) {
   if (!run_list_.empty()) {
     queue_t* q = run_list_.front();
     run_list_.pop_front();
-    *out = [this, q] { RunService(q); };
+    taken_.push_back(q);  // until it has run: ForgetQueue waits for it
+    *out = [this, q] {
+      RunService(q);
+      std::lock_guard<std::mutex> l(mu_);
+      taken_.erase(std::find(taken_.begin(), taken_.end(), q));
+      idle_cv_.notify_all();
+    };
     return true;
   }
   return false;

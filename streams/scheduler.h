@@ -105,6 +105,7 @@ class Scheduler {
   std::condition_variable cv_;       // wakes workers
   std::condition_variable idle_cv_;  // wakes WaitIdle / CancelTimer waiters
   std::deque<queue_t*> run_list_;
+  std::vector<queue_t*> taken_;  // service procedures handed to a thread and not finished
   std::deque<std::function<void()>> deferred_;
   TimerWheel wheel_;
   TimerId next_timer_id_ = 1;

@@ -14,8 +14,6 @@ namespace ustreams {
 using internal::QueuePair;
 
 namespace {
-// Claim groups this thread holds, innermost last (claims nest; a holder never waits for plumbing).
-thread_local std::vector<internal::ClaimGroup*> t_claims;
 
 void InitQueue(queue_t* q, qinit* qi, QueuePair* pair, Stream* s, void* ptr, bool read) {
   q->q_qinfo = qi;
@@ -63,7 +61,7 @@ void DrainQueue(queue_t* q) {
 
 Stream::Stream(Scheduler* scheduler, const streamtab* head, void* head_ptr, Stream* pipe_peer)
     : scheduler_(scheduler),
-      group_(pipe_peer != nullptr ? pipe_peer->group_ : std::make_shared<internal::ClaimGroup>()),
+      group_(pipe_peer != nullptr ? pipe_peer->group_ : internal::ClaimGroup::Make()),
       head_tab_(head),
       head_ptr_(head_ptr) {
   QueuePair* hp = NewPair(head, nullptr, head_ptr);
@@ -206,65 +204,6 @@ std::vector<queue_t*> Stream::WriteQueues() const {
   }
   return qs;
 }
-
-// ---- claims ----
-
-namespace internal {
-
-void ClaimGroup::Claim() {
-  if (std::find(t_claims.begin(), t_claims.end(), this) != t_claims.end()) {
-    claims_.fetch_add(1);
-    t_claims.push_back(this);
-    t_claim_group = this;
-    return;
-  }
-  for (;;) {
-    claims_.fetch_add(1);
-    if (!plumbing_.load()) break;
-    // A plumbing change is under way: step back and wait for it.
-    if (claims_.fetch_sub(1) == 1) {
-      std::lock_guard<std::mutex> l(claim_mu_);
-      claim_cv_.notify_all();
-    }
-    std::unique_lock<std::mutex> l(claim_mu_);
-    claim_cv_.wait(l, [&] { return !plumbing_.load(); });
-  }
-  t_claims.push_back(this);
-  t_claim_group = this;
-}
-
-void ClaimGroup::Unclaim() {
-  auto it = std::find(t_claims.rbegin(), t_claims.rend(), this);
-  STREAMS_RULE(it != t_claims.rend(), "a stream claim is released by the thread that took it",
-               "Unclaim() without Claim()");
-  t_claims.erase(std::next(it).base());
-  t_claim_group = t_claims.empty() ? nullptr : t_claims.back();
-  if (claims_.fetch_sub(1) == 1 && plumbing_.load()) {
-    std::lock_guard<std::mutex> l(claim_mu_);
-    claim_cv_.notify_all();
-  }
-}
-
-void ClaimGroup::BeginPlumbing() {
-  STREAMS_RULE(std::find(t_claims.begin(), t_claims.end(), this) == t_claims.end(),
-               "plumbing changes are made from outside the stream",
-               "qprocson/qprocsoff/push/pop called from a put or service procedure");
-  plumb_mu_.lock();
-  plumbing_.store(true);
-  std::unique_lock<std::mutex> l(claim_mu_);
-  claim_cv_.wait(l, [&] { return claims_.load() == 0; });
-}
-
-void ClaimGroup::EndPlumbing() {
-  {
-    std::lock_guard<std::mutex> l(claim_mu_);
-    plumbing_.store(false);
-  }
-  claim_cv_.notify_all();
-  plumb_mu_.unlock();
-}
-
-}  // namespace internal
 
 // ---- linking the chains ----
 

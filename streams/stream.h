@@ -32,6 +32,7 @@
 #include <mutex>
 #include <vector>
 
+#include "streams/claim.h"
 #include "streams/queue.h"
 #include "streams/registry.h"
 #include "streams/wait.h"
@@ -40,26 +41,6 @@ namespace ustreams {
 
 class Scheduler;
 
-namespace internal {
-// The claims and plumbing lock of one stream, or of the two ends of a pipe.
-class ClaimGroup {
- public:
-  void Claim();
-  void Unclaim();
-  void BeginPlumbing();
-  void EndPlumbing();
-
- private:
-  std::mutex plumb_mu_;  // one plumbing change at a time
-  std::atomic<int> claims_{0};
-  std::atomic<bool> plumbing_{false};
-  std::mutex claim_mu_;
-  std::condition_variable claim_cv_;
-};
-
-// The innermost claim group this thread holds (putnext's fast check).
-inline thread_local ClaimGroup* t_claim_group __attribute__((tls_model("initial-exec"))) = nullptr;
-}  // namespace internal
 
 class Stream {
  public:

@@ -41,8 +41,9 @@ void WaitPoint::WakeAll() {
 
 int WaitPoint::Wait(std::unique_lock<std::mutex>& l, Scheduler* s, absl::Time deadline,
                     const std::atomic<uint32_t>* cancel, uint32_t cancel_seen) {
-  if (Cancelled(cancel, cancel_seen)) return EINTR;
+  // The generation first, then the cancel check: a cancel in between bumps the generation.
   uint32_t seen = gen_.load(std::memory_order_seq_cst);
+  if (Cancelled(cancel, cancel_seen)) return EINTR;
   if (s != nullptr && s->deterministic()) {
     // Nobody else can run the work the caller waits for: run it here.
     l.unlock();
@@ -65,8 +66,20 @@ int WaitPoint::Wait(std::unique_lock<std::mutex>& l, Scheduler* s, absl::Time de
     if (rc == 0 && Cancelled(cancel, cancel_seen)) rc = EINTR;
     return rc;
   }
-  waiters_.fetch_add(1, std::memory_order_seq_cst);
   l.unlock();
+  // Spin a little before sleeping: the other side of a pipe or a busy stream usually answers
+  // within microseconds, and a futex sleep and wake cost two system calls and a context switch
+  // per message. Bounded, so a waiter that must sleep wastes little.
+  for (int i = 0; i < kSpins; i++) {
+    if (gen_.load(std::memory_order_acquire) != seen || Cancelled(cancel, cancel_seen)) {
+      l.lock();
+      return Cancelled(cancel, cancel_seen) ? EINTR : 0;
+    }
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+  }
+  waiters_.fetch_add(1, std::memory_order_seq_cst);
   int rc;
   if (deadline == absl::InfiniteFuture()) {
     rc = FutexWait(&gen_, seen, nullptr);

@@ -11,6 +11,9 @@
 // someone waits, wakes the futex: with nobody waiting a wake costs one atomic add and one load,
 // no system call.
 //
+// Before sleeping a waiter spins briefly on the generation, so a wake that comes within
+// microseconds costs neither side a system call.
+//
 // The futex sleep is a system call, so signals behave as they do for read(2): a handler installed
 // with SA_RESTART lets the wait go on, one without makes it end with EINTR. (A wait with a
 // deadline ends with EINTR after any handler, as poll(2) does.) An embedder may also cancel the
@@ -44,6 +47,9 @@ class WaitPoint {
            const std::atomic<uint32_t>* cancel = nullptr, uint32_t cancel_seen = 0);
 
   int waiters() const { return waiters_.load(std::memory_order_relaxed); }
+
+  // How long a waiter spins before it sleeps (pause instructions: a few tens of microseconds).
+  static constexpr int kSpins = 2000;
 
  private:
   std::atomic<uint32_t> gen_{0};

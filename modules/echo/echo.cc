@@ -101,8 +101,7 @@ int EchoClose(queue_t* q, int, cred_t*) {
 
 // Declarative module description. constinit: built by the compiler, no start-up code runs; not
 // const only because qinit and streamtab hold non-const pointers (DDI layout).
-constinit module_info echo_minfo{kEchoModuleId, kEchoModuleName, 0,
-                                 INFPSZ,        kEchoHiwat,      kEchoLowat};
+constinit module_info echo_minfo{kEchoModuleId, kEchoModuleName, 0, INFPSZ, kEchoHiwat, kEchoLowat};
 constinit qinit echo_rinit{EchoRput, EchoRsrv, EchoOpen, EchoClose, nullptr, &echo_minfo, nullptr};
 constinit qinit echo_winit{EchoWput, EchoWsrv, nullptr, nullptr, nullptr, &echo_minfo, nullptr};
 constinit streamtab echo_tab{&echo_rinit, &echo_winit, nullptr, nullptr};

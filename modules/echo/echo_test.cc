@@ -117,8 +117,8 @@ TEST_F(EchoTest, ProtoAndPcprotoAreTurnedAroundWithTheirDataPart) {
 // The head's read queue sorts by band (putq), so order is checked within each band.
 TEST_F(EchoTest, OrderWithinEachBandIsKept) {
   Harness& h = Start();
-  const std::vector<std::pair<int, std::string>> sent = {
-      {0, "a0"}, {2, "b2"}, {0, "c0"}, {1, "d1"}, {2, "e2"}, {0, "f0"}, {1, "g1"}};
+  const std::vector<std::pair<int, std::string>> sent = {{0, "a0"}, {2, "b2"}, {0, "c0"}, {1, "d1"},
+                                                         {2, "e2"}, {0, "f0"}, {1, "g1"}};
   for (const auto& [band, data] : sent) h.SendDown(Make(M_DATA, data, band));
   h.RunUntilIdle();
   std::vector<MsgPtr> got = h.TakeUp();
@@ -174,7 +174,7 @@ TEST_F(EchoTest, ReadSidePassesEverythingUp) {
   std::vector<MsgPtr> got = h.TakeUp();
   ASSERT_EQ(got.size(), 5u);
   EXPECT_EQ(DB_TYPE(got[0].get()), M_PCPROTO);  // high priority first at the head
-  EXPECT_EQ(got[1].Bytes(), "r1");               // then band 1
+  EXPECT_EQ(got[1].Bytes(), "r1");              // then band 1
   EXPECT_EQ(got[1]->b_band, 1);
   EXPECT_EQ(got[2].Bytes(), "r0");
   EXPECT_EQ(got[3].Bytes(), "ctl");

@@ -13,7 +13,9 @@
 // NAKed (ENOSR) instead of acked and lost.
 //
 // FAULT_IOC_DELAY makes the next fault's messages wait on a qtimeout instead; the instance keeps
-// them on its pending list until they go, and its close cancels and frees what is left.
+// them on its pending list until they go, and its close cancels and frees what is left: close
+// takes the list, then quntimeout()s each entry (which waits for a callback already running); a
+// callback that finds its entry gone from the list sends nothing.
 //
 // The copy ioctls are the transparent-ioctl state machine of the DDI: the argument (a struct
 // fault_copy) is copied in (step kGetStruct), then the buffer it names is copied in (kDataIn)
@@ -21,8 +23,10 @@
 // instance keeps the copied-in struct, which later steps need. A failed copy (cp_rval != 0)
 // ends the ioctl: the head has answered the caller, so the message is freed and nothing sent.
 //
-// The module is D_MTQPAIR: the instance state, the ioctl steps and the delayed-fault callbacks
-// all run inside the pair's perimeter, one at a time.
+// The module is D_MP, so that when it injects nothing it changes nothing either: no perimeter
+// defers messages past it (a perimeter's sync queue holds messages that flow control does not
+// count, which would let a writer overshoot the water marks of the driver below). Its little
+// state is guarded by the instance's own mutex.
 #include "modules/fault/fault.h"
 
 #include <signal.h>
@@ -32,9 +36,10 @@
 #include <cstring>
 #include <list>
 
+#include "absl/base/thread_annotations.h"
+#include <mutex>
 #include "modules/fault/fault_module.h"
 #include "streams/ddi.h"
-#include "streams/msg.h"
 #include "streams/queue.h"
 
 namespace ustreams {
@@ -57,9 +62,11 @@ struct Pending {
 struct FaultInstance {
   explicit FaultInstance(queue_t* r) : rq(r) {}
   queue_t* const rq;
-  int delay_ms = 0;               // the next fault waits this long (0: goes at once)
-  fault_copy req{};               // a copy ioctl's argument, once copied in
-  std::list<Pending> pending;     // delayed faults not yet sent (stable addresses)
+  std::mutex mu;  // not absl::Mutex: the system Abseil is invisible to ThreadSanitizer
+  int delay_ms ABSL_GUARDED_BY(mu) = 0;  // the next fault waits this long (0: goes at once)
+  fault_copy req ABSL_GUARDED_BY(mu){};  // a copy ioctl's argument, once copied in
+  // Delayed faults not yet sent (a list: callbacks hold the addresses of its entries).
+  std::list<Pending> pending ABSL_GUARDED_BY(mu);
 };
 
 FaultInstance* Instance(queue_t* q) { return static_cast<FaultInstance*>(q->q_ptr); }
@@ -91,22 +98,34 @@ void FreeChain(mblk_t* mp) {
 void FireDelayed(void* arg) {
   auto* p = static_cast<Pending*>(arg);
   FaultInstance* self = p->self;
-  mblk_t* msgs = p->msgs;
-  self->pending.remove_if([p](const Pending& e) { return &e == p; });
-  SendChain(self->rq, msgs);
+  mblk_t* msgs = nullptr;
+  {
+    std::lock_guard<std::mutex> l(self->mu);
+    for (auto it = self->pending.begin(); it != self->pending.end(); ++it) {
+      if (&*it != p) continue;
+      msgs = it->msgs;
+      self->pending.erase(it);
+      break;
+    }
+  }
+  SendChain(self->rq, msgs);  // nothing if close took the entry first
 }
 
 // Sends a fault's messages (consumes chain): now, or after the delay armed by FAULT_IOC_DELAY.
 void SendFault(queue_t* wq, mblk_t* chain) {
   FaultInstance* self = Instance(wq);
-  if (self->delay_ms <= 0) {
-    SendChain(self->rq, chain);
-    return;
+  {
+    std::lock_guard<std::mutex> l(self->mu);
+    if (self->delay_ms > 0) {
+      Pending& p = self->pending.emplace_back(Pending{self});
+      p.msgs = chain;
+      // The callback takes mu first, so it cannot look for p before p.id is set.
+      p.id = qtimeout(wq, FireDelayed, &p, static_cast<clock_t>(self->delay_ms));
+      self->delay_ms = 0;
+      return;
+    }
   }
-  Pending& p = self->pending.emplace_back(Pending{self});
-  p.msgs = chain;
-  p.id = qtimeout(wq, FireDelayed, &p, static_cast<clock_t>(self->delay_ms));
-  self->delay_ms = 0;
+  SendChain(self->rq, chain);
 }
 
 // A message of type holding bytes, appended to the b_next chain at *tail. False on no memory.
@@ -206,7 +225,9 @@ void ValueIoctl(queue_t* wq, mblk_t* mp, int cmd) {
       miocnak(wq, mp, 0, EINVAL);
       return;
     }
-    Instance(wq)->delay_ms = static_cast<int>(arg);
+    FaultInstance* self = Instance(wq);
+    std::lock_guard<std::mutex> l(self->mu);
+    self->delay_ms = static_cast<int>(arg);
     miocack(wq, mp, 0, 0);
     return;
   }
@@ -282,11 +303,16 @@ void CopyIocdata(queue_t* wq, mblk_t* mp) {
   }
   FaultInstance* self = Instance(wq);
   const int cmd = cp->cp_cmd;
+  fault_copy req;
   switch (reinterpret_cast<intptr_t>(cp->cp_private)) {
     case kGetStruct: {
       if (!PullData(mp, sizeof(fault_copy))) break;
-      std::memcpy(&self->req, mp->b_cont->b_rptr, sizeof(fault_copy));
-      const int size = self->req.fc_size;
+      std::memcpy(&req, mp->b_cont->b_rptr, sizeof(req));
+      {
+        std::lock_guard<std::mutex> l(self->mu);
+        self->req = req;
+      }
+      const int size = req.fc_size;
       if (size < 0 || size > FAULT_COPY_MAX) break;
       if (cmd == FAULT_IOC_COPYOUT) {
         mblk_t* dp = allocb(static_cast<size_t>(size));
@@ -300,12 +326,16 @@ void CopyIocdata(queue_t* wq, mblk_t* mp) {
       } else {
         mcopyin(mp, reinterpret_cast<void*>(kDataIn), static_cast<size_t>(size), nullptr);
       }
-      CopyTo(mp, self->req.fc_buf);
+      CopyTo(mp, req.fc_buf);
       qreply(wq, mp);
       return;
     }
     case kDataIn: {
-      const size_t size = static_cast<size_t>(self->req.fc_size);
+      {
+        std::lock_guard<std::mutex> l(self->mu);
+        req = self->req;
+      }
+      const size_t size = static_cast<size_t>(req.fc_size);
       if (!PullData(mp, size)) break;
       unsigned char* p = size > 0 ? mp->b_cont->b_rptr : nullptr;
       if (cmd == FAULT_IOC_COPYIN) {
@@ -320,7 +350,7 @@ void CopyIocdata(queue_t* wq, mblk_t* mp) {
       }
       for (size_t i = 0; i < size; i++) p[i] ^= FAULT_PATTERN;
       mcopyout(mp, reinterpret_cast<void*>(kDataOut), size, nullptr, nullptr);  // keeps b_cont
-      CopyTo(mp, self->req.fc_buf);
+      CopyTo(mp, req.fc_buf);
       qreply(wq, mp);
       return;
     }
@@ -409,13 +439,16 @@ int FaultOpen(queue_t* q, dev_t* /*devp*/, int /*oflag*/, int sflag, cred_t* /*c
 
 int FaultClose(queue_t* q, int /*oflag*/, cred_t* /*crp*/) {
   FaultInstance* self = Instance(q);
-  // Inside the perimeter: a delayed fault either went already (and left the list) or, once
-  // quntimeout() has run, never will.
-  for (Pending& p : self->pending) {
+  std::list<Pending> pending;
+  {
+    std::lock_guard<std::mutex> l(self->mu);
+    pending.swap(self->pending);
+  }
+  // Not under mu: quntimeout() waits for a callback already running, which takes mu.
+  for (Pending& p : pending) {
     quntimeout(q, p.id);
     FreeChain(p.msgs);
   }
-  self->pending.clear();
   qprocsoff(q);
   delete self;
   q->q_ptr = WR(q)->q_ptr = nullptr;
@@ -430,7 +463,7 @@ streamtab fault_tab{&fault_rinit, &fault_winit, nullptr, nullptr};
 }  // namespace
 
 absl::Status RegisterFault(Registry& registry) {
-  return registry.RegisterModule(FAULT_MODULE_NAME, &fault_tab, D_MTQPAIR);
+  return registry.RegisterModule(FAULT_MODULE_NAME, &fault_tab, D_MP);
 }
 
 }  // namespace ustreams

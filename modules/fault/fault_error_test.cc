@@ -140,7 +140,7 @@ TEST_P(ErrorTest, EachFormFailsTheSidesItNames) {
     got.push_back(poll_name(PollNow(fd, POLLIN)));
     got.push_back(poll_name(PollNow(fd, POLLOUT)));
     EXPECT_EQ(got, c.want);
-    us_close(fd);
+    Close(fd);
   }
 }
 
@@ -157,7 +157,7 @@ TEST_P(ErrorTest, AReadErrorFlushesTheReadSideAndAWriteErrorDoesNot) {
   ASSERT_EQ(us_ioctl(fd, FAULT_IOC_RDERR_NP, EIO), 0);
   EXPECT_EQ(ReadSome(fd), ErrnoString(EIO));
   EXPECT_EQ(ReadSome(fd), ErrnoString(EAGAIN));
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(ErrorTest, NonPersistentErrorsAreReportedOnce) {
@@ -201,6 +201,35 @@ TEST_P(ErrorTest, ErrnoArgumentsOutOfRangeAreEinval) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Schedulers, ErrorTest,
+                         ::testing::Values(Sched::kDeterministic, Sched::kThreaded), SchedName);
+
+// ---- reopening an errored or hung-up stream (illumos-head-spec §0.2) ----
+
+using ReopenTest = FaultTest;
+
+TEST_P(ReopenTest, AnotherOpenOfAnErroredStreamFailsWithEio) {
+  int fd = Open("/dev/echo/7");  // a minor of its own, so a second open shares the stream
+  ASSERT_EQ(us_ioctl(fd, I_PUSH, FAULT_MODULE_NAME), 0);
+  ASSERT_EQ(us_ioctl(fd, FAULT_IOC_WRERR, EPROTO), 0);
+  EXPECT_ERRNO(us_open("/dev/echo/7", O_RDWR | O_NONBLOCK), EIO);
+  Close(fd);
+}
+
+TEST_P(ReopenTest, AnotherOpenHealsAHangup) {
+  int fd = Open("/dev/echo/8");
+  ASSERT_EQ(us_ioctl(fd, I_PUSH, FAULT_MODULE_NAME), 0);
+  ASSERT_EQ(us_ioctl(fd, FAULT_IOC_HANGUP, 0), 0);
+  EXPECT_ERRNO(us_write(fd, "x", 1), EIO);
+  int again = Open("/dev/echo/8");
+  EXPECT_EQ(us_ioctl(again, I_LIST, nullptr), 2);  // the same stream, fault still pushed
+  WriteAll(fd, "healed");
+  Settle();
+  EXPECT_EQ(ReadSome(again), "healed");
+  Close(again);
+  Close(fd);
+}
+
+INSTANTIATE_TEST_SUITE_P(Schedulers, ReopenTest,
                          ::testing::Values(Sched::kDeterministic, Sched::kThreaded), SchedName);
 
 // ---- M_SIG / M_PCSIG ----
@@ -322,7 +351,7 @@ TEST_P(DelayTest, FaultsStillPendingAtCloseAreFreed) {
   ASSERT_EQ(us_ioctl(fd_, FAULT_IOC_RWERR_NP, EIO), 0);
   ASSERT_EQ(us_ioctl(fd_, FAULT_IOC_DELAY, 3600 * 1000), 0);
   ASSERT_EQ(us_ioctl(fd_, FAULT_IOC_HANGUP, 0), 0);
-  EXPECT_EQ(us_close(fd_), 0);  // the fixture's leak check counts the messages
+  EXPECT_EQ(Close(fd_), 0);  // the fixture's leak check counts the messages
   fd_ = -1;
 }
 

@@ -23,7 +23,7 @@ class FaultTest : public DriverTest {
     fd_ = OpenFaulty();
   }
   void TearDown() override {
-    if (fd_ >= 0) us_close(fd_);
+    if (fd_ >= 0) Close(fd_);
     DriverTest::TearDown();
   }
 

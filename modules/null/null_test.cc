@@ -92,8 +92,8 @@ TEST_F(NullTest, DataGoesUpUntouched) {
 // The fake driver and head queue with putq, which sorts by band; within a band the order of
 // arrival must be the order of sending, and every message keeps its band.
 TEST_F(NullTest, BandsAndOrderAreKeptBothWays) {
-  const std::vector<std::pair<int, std::string>> sent = {
-      {0, "a0"}, {1, "b1"}, {0, "c0"}, {2, "d2"}, {1, "e1"}, {0, "f0"}, {2, "g2"}};
+  const std::vector<std::pair<int, std::string>> sent = {{0, "a0"}, {1, "b1"}, {0, "c0"}, {2, "d2"},
+                                                         {1, "e1"}, {0, "f0"}, {2, "g2"}};
   for (const auto& [band, data] : sent) h_->SendDown(Make(M_DATA, data, band));
   for (const auto& [band, data] : sent) h_->SendUp(Make(M_PROTO, data, band));
   const std::vector<std::string> expected = {"d2", "g2", "b1", "e1", "a0", "c0", "f0"};

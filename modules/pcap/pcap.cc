@@ -12,12 +12,13 @@
 //
 // Its own ioctls (pcap.h) are answered on the write side with miocack/miocnak; every other
 // ioctl passes down for the modules below or the driver (which NAKs what nobody owns).
+#include "modules/pcap/pcap.h"
+
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
-#include "modules/pcap/pcap.h"
 #include "modules/pcap/pcap_module.h"
 #include "modules/pcap/pcap_writer.h"
 #include "streams/ddi.h"
@@ -30,7 +31,9 @@ namespace ustreams {
 namespace {
 
 struct PcapInstance {
-  absl::Mutex mu;
+  // std::mutex, not absl::Mutex: the system Abseil is not built for ThreadSanitizer, which
+  // then cannot see absl::Mutex ordering and reports false races (pthread mutexes it sees).
+  std::mutex mu;
   PcapWriter writer ABSL_GUARDED_BY(mu);
 };
 
@@ -57,7 +60,7 @@ void Capture(queue_t* q, const mblk_t* mp) {
   const mblk_t* packet = PacketOf(mp);
   if (packet == nullptr) return;
   PcapInstance* p = InstanceOf(q);
-  absl::MutexLock l(&p->mu);
+  std::lock_guard<std::mutex> l(p->mu);
   if (!p->writer.is_open()) return;
   p->writer.WritePacket(q->q_stream->scheduler()->Now(), packet);
 }
@@ -90,7 +93,7 @@ int DoOpen(mblk_t* mp, PcapInstance* p) {
   if (int e = miocpullup(mp, len); e != 0) return e;
   const auto* path = reinterpret_cast<const char*>(mp->b_cont->b_rptr);
   if (std::memchr(path, '\0', len) == nullptr) return EINVAL;
-  absl::MutexLock l(&p->mu);
+  std::lock_guard<std::mutex> l(p->mu);
   return p->writer.Open(path);
 }
 
@@ -99,7 +102,7 @@ int DoLinkType(mblk_t* mp, PcapInstance* p) {
   if (int e = miocpullup(mp, sizeof(int)); e != 0) return e;
   int linktype;
   std::memcpy(&linktype, mp->b_cont->b_rptr, sizeof(linktype));
-  absl::MutexLock l(&p->mu);
+  std::lock_guard<std::mutex> l(p->mu);
   return p->writer.SetLinkType(linktype);
 }
 
@@ -115,7 +118,7 @@ void DoStats(queue_t* wq, mblk_t* mp, PcapInstance* p) {
   }
   pcap_ioc_stats s;
   {
-    absl::MutexLock l(&p->mu);
+    std::lock_guard<std::mutex> l(p->mu);
     s = p->writer.Stats();
   }
   std::memcpy(out->b_wptr, &s, sizeof(s));
@@ -150,7 +153,7 @@ bool HandleIoctl(queue_t* wq, mblk_t* mp) {
     case PCAP_IOC_CLOSE: {
       int e;
       {
-        absl::MutexLock l(&p->mu);
+        std::lock_guard<std::mutex> l(p->mu);
         e = p->writer.Close();
       }
       Answer(wq, mp, e);
@@ -197,7 +200,7 @@ int PcapOpen(queue_t* q, dev_t*, int, int sflag, cred_t*) {
 }
 
 int PcapClose(queue_t* q, int, cred_t*) {
-  qprocsoff(q);  // no put procedure runs past this, so the instance can go
+  qprocsoff(q);          // no put procedure runs past this, so the instance can go
   delete InstanceOf(q);  // the writer's destructor flushes and closes an open capture
   q->q_ptr = nullptr;
   WR(q)->q_ptr = nullptr;
@@ -206,7 +209,10 @@ int PcapClose(queue_t* q, int, cred_t*) {
 
 // Declarative module description. constinit: built by the compiler, no start-up code runs; not
 // const only because qinit and streamtab hold non-const pointers (DDI layout).
-constinit module_info pcap_minfo{kPcapModuleId, kPcapModuleName, 0, INFPSZ, 64 * 1024, 16 * 1024};
+// No service procedures: the water marks are never consulted (canput() looks past this module).
+constexpr size_t kHiwat = 64 * 1024;
+constexpr size_t kLowat = 16 * 1024;
+constinit module_info pcap_minfo{kPcapModuleId, kPcapModuleName, 0, INFPSZ, kHiwat, kLowat};
 constinit qinit pcap_rinit{PcapRput, nullptr, PcapOpen, PcapClose, nullptr, &pcap_minfo, nullptr};
 constinit qinit pcap_winit{PcapWput, nullptr, nullptr, nullptr, nullptr, &pcap_minfo, nullptr};
 constinit streamtab pcap_tab{&pcap_rinit, &pcap_winit, nullptr, nullptr};

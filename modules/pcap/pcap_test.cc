@@ -1,3 +1,6 @@
+#include "modules/pcap/pcap.h"
+
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,8 +16,8 @@
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "modules/pcap/pcap.h"
 #include "modules/pcap/pcap_module.h"
+#include "streams/alloc.h"
 #include "streams/ddi.h"
 #include "streams/domain.h"
 #include "streams/msg.h"
@@ -332,21 +335,46 @@ TEST_F(PcapTest, LinkTypeWhileOpenUntilTheFirstPacket) {
   h_->TakeDown();
 }
 
+// A FIFO cannot be rewound to rewrite the global header: the ioctl fails with that errno and
+// nothing changes (a live capture read by "wireshark -k -i FIFO" works this way).
+TEST_F(PcapTest, LinkTypeOnAFileThatCannotBeRewound) {
+  std::string fifo = path_ + ".fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0) << errno;
+  int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // lets the writer's open go through
+  ASSERT_GE(reader, 0) << errno;
+  ASSERT_EQ(Open(fifo), 0);
+  EXPECT_EQ(LinkType(PCAP_LINKTYPE_RAW), ESPIPE);
+  EXPECT_EQ(Stats().ps_linktype, static_cast<uint32_t>(PCAP_LINKTYPE_ETHERNET));
+  h_->SendDown(Make(M_DATA, "live"));
+  ASSERT_EQ(Close(), 0);
+  char buf[256];
+  ssize_t n = read(reader, buf, sizeof(buf));
+  close(reader);
+  unlink(fifo.c_str());
+  ASSERT_EQ(n, 24 + 16 + 4);
+  std::string got(buf, static_cast<size_t>(n));
+  EXPECT_EQ(U32(got, 0), PCAP_MAGIC);
+  EXPECT_EQ(U32(got, 20), static_cast<uint32_t>(PCAP_LINKTYPE_ETHERNET));
+  EXPECT_EQ(got.substr(40), "live");
+  EXPECT_EQ(Stats().ps_write_errors, 0u);
+  h_->TakeDown();
+}
+
 TEST_F(PcapTest, LinkTypeErrors) {
   EXPECT_EQ(LinkType(0), EINVAL);
   EXPECT_EQ(LinkType(2), EINVAL);
   EXPECT_EQ(LinkType(-1), EINVAL);
-  EXPECT_EQ(LinkType(105), EINVAL);  // IEEE 802.11: not supported
-  EXPECT_EQ(Errno(Ioctl(PCAP_IOC_LINKTYPE, "\x65")), EINVAL);      // shorter than an int
-  EXPECT_EQ(Errno(Ioctl(PCAP_IOC_LINKTYPE)), EINVAL);              // no payload
-  EXPECT_EQ(Errno(Ioctl(PCAP_IOC_LINKTYPE, "\x65", 4)), EINVAL);   // claims 4, holds 1
+  EXPECT_EQ(LinkType(105), EINVAL);                               // IEEE 802.11: not supported
+  EXPECT_EQ(Errno(Ioctl(PCAP_IOC_LINKTYPE, "\x65")), EINVAL);     // shorter than an int
+  EXPECT_EQ(Errno(Ioctl(PCAP_IOC_LINKTYPE)), EINVAL);             // no payload
+  EXPECT_EQ(Errno(Ioctl(PCAP_IOC_LINKTYPE, "\x65", 4)), EINVAL);  // claims 4, holds 1
   EXPECT_EQ(Errno(Ioctl(PCAP_IOC_LINKTYPE, "", TRANSPARENT)), EINVAL);
   EXPECT_EQ(Stats().ps_linktype, static_cast<uint32_t>(PCAP_LINKTYPE_ETHERNET));
 }
 
 TEST_F(PcapTest, OpenErrors) {
-  EXPECT_EQ(Errno(Ioctl(PCAP_IOC_OPEN)), EINVAL);                     // no payload
-  EXPECT_EQ(Errno(Ioctl(PCAP_IOC_OPEN, path_)), EINVAL);              // no NUL
+  EXPECT_EQ(Errno(Ioctl(PCAP_IOC_OPEN)), EINVAL);                                // no payload
+  EXPECT_EQ(Errno(Ioctl(PCAP_IOC_OPEN, path_)), EINVAL);                         // no NUL
   EXPECT_EQ(Errno(Ioctl(PCAP_IOC_OPEN, CString(path_), path_.size())), EINVAL);  // NUL past count
   EXPECT_EQ(Errno(Ioctl(PCAP_IOC_OPEN, CString(path_), TRANSPARENT)), EINVAL);
   EXPECT_EQ(Open(TempPath("no/such/dir/x.pcap")), ENOENT);
@@ -413,6 +441,15 @@ TEST_F(PcapTest, StatsCountPacketsAndBytes) {
   EXPECT_EQ(a.type, M_IOCNAK);
   EXPECT_EQ(a.error, EINVAL);
   h_->TakeDown();
+}
+
+TEST_F(PcapTest, StatsWithoutMemoryFails) {
+  MsgPtr stats = Ioctl(PCAP_IOC_STATS, "", sizeof(pcap_ioc_stats));
+  AllocFaults::FailAtLeast(sizeof(pcap_ioc_stats));
+  Answer a = Call(std::move(stats));
+  AllocFaults::Clear();
+  EXPECT_EQ(a.type, M_IOCNAK);
+  EXPECT_EQ(a.error, ENOMEM);
 }
 
 // /dev/full takes the open and fails every write: the traffic goes on and the failures are

@@ -113,8 +113,6 @@ bool PcapWriter::WriteGlobalHeader() {
   return Put(hdr, sizeof(hdr));
 }
 
-bool PcapWriter::Put(const void* p, size_t n) {
-  return n == 0 || std::fwrite(p, 1, n, file_) == n;
-}
+bool PcapWriter::Put(const void* p, size_t n) { return n == 0 || std::fwrite(p, 1, n, file_) == n; }
 
 }  // namespace ustreams

@@ -7,8 +7,8 @@
 //
 // Both put procedures record the message and pass it on untouched (same mblk_t, same band,
 // same order), so pushing "trace" changes nothing but timing. The record is built before the
-// lock (the content copy and the clock read need no lock); only the sequence number and the
-// ring push happen under it, and the log line is written after it is released.
+// lock (the content copy needs none); the sequence number, the clock read and the ring push
+// happen under it, and the log line is written after it is released.
 //
 // The module has no service procedures: it holds no messages, so flow control is decided by the
 // queues beyond it exactly as if it were not there, and M_FLUSH has nothing of its own to flush
@@ -17,18 +17,19 @@
 // Its own ioctls (trace.h) arrive as I_STR M_IOCTLs on the write side and are answered there
 // with miocack/miocnak; every other ioctl is recorded and passed down, for the modules below or
 // the driver (which NAKs what nobody owns).
+#include "modules/trace/trace.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "modules/trace/trace.h"
 #include "modules/trace/trace_module.h"
 #include "modules/trace/trace_ring.h"
 #include "streams/ddi.h"
@@ -47,7 +48,9 @@ struct TraceInstance {
   explicit TraceInstance(unsigned instance_id) : id(instance_id) {}
 
   const unsigned id;  // names the instance in log lines ("trace#3")
-  absl::Mutex mu;
+  // std::mutex, not absl::Mutex: the system Abseil is not built for ThreadSanitizer, which
+  // then cannot see absl::Mutex ordering and reports false races (pthread mutexes it sees).
+  std::mutex mu;
   TraceRing ring ABSL_GUARDED_BY(mu){TRACE_DEFAULT_RECORDS};
   uint64_t next_seq ABSL_GUARDED_BY(mu) = 1;
   bool log ABSL_GUARDED_BY(mu) = false;
@@ -57,10 +60,9 @@ TraceInstance* InstanceOf(queue_t* q) { return static_cast<TraceInstance*>(q->q_
 
 // ---- recording ----
 
-// Everything but the sequence number, which is assigned under the instance's lock.
+// Everything but the sequence number and the time, which are taken under the instance's lock.
 trace_rec Describe(queue_t* q, const mblk_t* mp) {
   trace_rec r{};
-  r.tr_time_ns = absl::ToUnixNanos(q->q_stream->scheduler()->Now());
   r.tr_size = msgsize(mp);
   r.tr_flag = mp->b_flag;
   r.tr_dir = IsReadQ(q) ? TRACE_UP : TRACE_DOWN;
@@ -76,7 +78,7 @@ trace_rec Describe(queue_t* q, const mblk_t* mp) {
   return r;
 }
 
-// "trace#1 seq=7 t=1.250000 down M_PROTO size=12 band=1 flag=0x4 data=0000000168656c6c6f"
+// "trace#1 seq=7 t=1.250000 down M_DATA size=5 band=1 flag=0x4 data=68656c6c6f"
 std::string LogLine(unsigned id, const trace_rec& r) {
   // Seconds and microseconds by integer division: a double loses microseconds near the epoch's
   // present-day values.
@@ -91,7 +93,8 @@ std::string LogLine(unsigned id, const trace_rec& r) {
   for (int i = 0; i < r.tr_datalen; ++i) absl::StrAppendFormat(&data, "%02x", r.tr_data[i]);
   return absl::StrFormat("trace#%u seq=%d t=%d.%06d %s %s size=%d band=%d flag=0x%x data=%s\n", id,
                          r.tr_seq, sec, frac, r.tr_dir == TRACE_UP ? "up" : "down",
-                         MessageTypeName(r.tr_type), r.tr_size, int{r.tr_band}, int{r.tr_flag}, data);
+                         MessageTypeName(r.tr_type), r.tr_size, int{r.tr_band}, int{r.tr_flag},
+                         data);
 }
 
 void Record(queue_t* q, const mblk_t* mp) {
@@ -99,7 +102,9 @@ void Record(queue_t* q, const mblk_t* mp) {
   trace_rec r = Describe(q, mp);
   bool log;
   {
-    absl::MutexLock l(&t->mu);
+    std::lock_guard<std::mutex> l(t->mu);
+    // Under the lock with the sequence number, so times never go backwards along it.
+    r.tr_time_ns = absl::ToUnixNanos(q->q_stream->scheduler()->Now());
     r.tr_seq = t->next_seq++;
     t->ring.Push(r);
     log = t->log;
@@ -140,7 +145,7 @@ void DoGet(queue_t* wq, mblk_t* mp, TraceInstance* t) {
   mblk_t* out;
   trace_get_hdr hdr{};
   {
-    absl::MutexLock l(&t->mu);
+    std::lock_guard<std::mutex> l(t->mu);
     size_t n = std::min(fit, t->ring.size());
     // Allocated under the lock so the records counted are the records copied; allocb does not
     // block.
@@ -164,7 +169,7 @@ void DoGet(queue_t* wq, mblk_t* mp, TraceInstance* t) {
 
 void DoClear(queue_t* wq, mblk_t* mp, TraceInstance* t) {
   {
-    absl::MutexLock l(&t->mu);
+    std::lock_guard<std::mutex> l(t->mu);
     t->ring.Clear();
   }
   AckEmpty(wq, mp, 0);
@@ -179,7 +184,7 @@ void DoSetSize(queue_t* wq, mblk_t* mp, TraceInstance* t) {
     return;
   }
   {
-    absl::MutexLock l(&t->mu);
+    std::lock_guard<std::mutex> l(t->mu);
     t->ring.Resize(static_cast<size_t>(records));
   }
   AckEmpty(wq, mp, 0);
@@ -193,7 +198,7 @@ void DoLog(queue_t* wq, mblk_t* mp, TraceInstance* t) {
   }
   bool was;
   {
-    absl::MutexLock l(&t->mu);
+    std::lock_guard<std::mutex> l(t->mu);
     was = t->log;
     t->log = on != 0;
   }
@@ -276,9 +281,11 @@ int TraceClose(queue_t* q, int, cred_t*) {
 
 // Declarative module description. constinit: built by the compiler, no start-up code runs; not
 // const only because qinit and streamtab hold non-const pointers (DDI layout).
-constinit module_info trace_minfo{kTraceModuleId, kTraceModuleName, 0, INFPSZ, 64 * 1024,
-                                  16 * 1024};
-constinit qinit trace_rinit{TraceRput, nullptr, TraceOpen, TraceClose,
+// No service procedures: the water marks are never consulted (canput() looks past this module).
+constexpr size_t kHiwat = 64 * 1024;
+constexpr size_t kLowat = 16 * 1024;
+constinit module_info trace_minfo{kTraceModuleId, kTraceModuleName, 0, INFPSZ, kHiwat, kLowat};
+constinit qinit trace_rinit{TraceRput, nullptr,      TraceOpen, TraceClose,
                             nullptr,   &trace_minfo, nullptr};
 constinit qinit trace_winit{TraceWput, nullptr, nullptr, nullptr, nullptr, &trace_minfo, nullptr};
 constinit streamtab trace_tab{&trace_rinit, &trace_winit, nullptr, nullptr};

@@ -51,15 +51,15 @@ extern "C" {
 
 /* One message seen passing (48 bytes, no implicit padding). */
 struct trace_rec {
-  uint64_t tr_seq;     /* per instance, from 1, one per message seen (gaps: dropped records) */
-  int64_t tr_time_ns;  /* the stream scheduler's clock, nanoseconds since the Unix epoch */
-  uint64_t tr_size;    /* msgsize(): bytes in all blocks of the message */
-  uint16_t tr_flag;    /* b_flag of the first block */
-  uint8_t tr_dir;      /* TRACE_DOWN or TRACE_UP */
-  uint8_t tr_type;     /* db_type of the first block (M_DATA ...) */
-  uint8_t tr_band;     /* b_band */
-  uint8_t tr_datalen;  /* bytes of tr_data that are valid: min(tr_size, TRACE_DATA_BYTES) */
-  uint8_t tr_pad[2];   /* zero */
+  uint64_t tr_seq;    /* per instance, from 1, one per message seen (gaps: dropped records) */
+  int64_t tr_time_ns; /* the stream scheduler's clock, nanoseconds since the Unix epoch */
+  uint64_t tr_size;   /* msgsize(): bytes in all blocks of the message */
+  uint16_t tr_flag;   /* b_flag of the first block */
+  uint8_t tr_dir;     /* TRACE_DOWN or TRACE_UP */
+  uint8_t tr_type;    /* db_type of the first block (M_DATA ...) */
+  uint8_t tr_band;    /* b_band */
+  uint8_t tr_datalen; /* bytes of tr_data that are valid: min(tr_size, TRACE_DATA_BYTES) */
+  uint8_t tr_pad[2];  /* zero */
   uint8_t tr_data[TRACE_DATA_BYTES]; /* the first bytes of the message, across its blocks */
 };
 

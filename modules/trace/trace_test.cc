@@ -1,3 +1,5 @@
+#include "modules/trace/trace.h"
+
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -8,9 +10,9 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "modules/trace/trace.h"
 #include "modules/trace/trace_module.h"
 #include "modules/trace/trace_ring.h"
+#include "streams/alloc.h"
 #include "streams/ddi.h"
 #include "streams/domain.h"
 #include "streams/msg.h"
@@ -336,6 +338,18 @@ TEST_F(TraceTest, GetErrors) {
   ExpectNak(Ioctl(TRACE_IOC_GET, "", sizeof(trace_get_hdr) - 1), EINVAL);
   ExpectNak(Ioctl(TRACE_IOC_GET, "", 0), EINVAL);
   ExpectNak(Ioctl(TRACE_IOC_GET, "", TRANSPARENT), EINVAL);
+}
+
+TEST_F(TraceTest, GetWithoutMemoryFailsAndKeepsTheRecords) {
+  for (int i = 0; i < 5; ++i) h_->SendDown(Make(M_DATA, "x"));
+  MsgPtr get = Ioctl(TRACE_IOC_GET, "", 1024);
+  AllocFaults::FailAtLeast(sizeof(trace_get_hdr) + sizeof(trace_rec));
+  Answer a = Call(std::move(get));
+  AllocFaults::Clear();
+  EXPECT_EQ(a.type, M_IOCNAK);
+  EXPECT_EQ(a.error, ENOMEM);
+  EXPECT_EQ(Get().recs.size(), 5u);
+  h_->TakeDown();
 }
 
 TEST_F(TraceTest, TheDefaultRingHolds256AndCountsWhatItDrops) {

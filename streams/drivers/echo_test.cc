@@ -34,8 +34,8 @@ TEST_P(EchoTest, CloneOpensGiveDifferentStreams) {
   Settle();
   EXPECT_EQ(ReadSome(a), ErrnoString(EAGAIN));
   EXPECT_EQ(ReadSome(b), "for b");
-  EXPECT_EQ(us_close(a), 0);
-  EXPECT_EQ(us_close(b), 0);
+  EXPECT_EQ(Close(a), 0);
+  EXPECT_EQ(Close(b), 0);
 }
 
 TEST_P(EchoTest, WritesComeBackInOrderAndByteStreamReadJoinsThem) {
@@ -46,7 +46,7 @@ TEST_P(EchoTest, WritesComeBackInOrderAndByteStreamReadJoinsThem) {
   EXPECT_EQ(ReadSome(fd, 3), "hel");
   EXPECT_EQ(ReadSome(fd), "lo, world");
   EXPECT_EQ(ReadSome(fd), ErrnoString(EAGAIN));
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, BlockingReadWaitsForTheReflection) {
@@ -54,7 +54,7 @@ TEST_P(EchoTest, BlockingReadWaitsForTheReflection) {
   SetBlocking(fd, true);
   WriteAll(fd, "wait for me");
   EXPECT_EQ(ReadSome(fd), "wait for me");
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, WritesSplitAtTheMaximumPacketSize) {
@@ -71,7 +71,7 @@ TEST_P(EchoTest, WritesSplitAtTheMaximumPacketSize) {
   EXPECT_EQ(m3.data, std::string(4096, 'y'));
   EXPECT_EQ(m4.rc, -1);
   EXPECT_EQ(m4.err, EAGAIN);
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, ZeroLengthWriteReadsAsEndOfFileOnce) {
@@ -81,7 +81,7 @@ TEST_P(EchoTest, ZeroLengthWriteReadsAsEndOfFileOnce) {
   Settle();
   EXPECT_EQ(ReadSome(fd), "");
   EXPECT_EQ(ReadSome(fd), ErrnoString(EAGAIN));
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, ControlAndDataPartsComeBackWithTheirBands) {
@@ -107,7 +107,7 @@ TEST_P(EchoTest, ControlAndDataPartsComeBackWithTheirBands) {
   EXPECT_EQ(m.ctl, c0);
   EXPECT_EQ(m.data, d0);
   EXPECT_EQ(GetP(fd).err, EAGAIN);
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, MessagesOfOneBandKeepTheirOrder) {
@@ -123,7 +123,7 @@ TEST_P(EchoTest, MessagesOfOneBandKeepTheirOrder) {
     EXPECT_EQ(m.ctl, "c" + std::to_string(i));
     EXPECT_EQ(m.data, "d" + std::to_string(i));
   }
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, HighPriorityComesBackAheadOfNormalMessages) {
@@ -145,7 +145,7 @@ TEST_P(EchoTest, HighPriorityComesBackAheadOfNormalMessages) {
   Msg m = GetP(fd);
   EXPECT_EQ(m.flags, MSG_BAND);
   EXPECT_EQ(m.ctl, c);
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, OnlyOneHighPriorityMessageWaitsAtTheHead) {
@@ -157,7 +157,7 @@ TEST_P(EchoTest, OnlyOneHighPriorityMessageWaitsAtTheHead) {
   Msg m = GetP(fd, MSG_HIPRI);
   EXPECT_EQ(m.ctl, first);
   EXPECT_EQ(GetP(fd).err, EAGAIN);
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, FlowControlFillsTheHeadThenEchoThenDrainsAsTheReaderReads) {
@@ -186,7 +186,7 @@ TEST_P(EchoTest, FlowControlFillsTheHeadThenEchoThenDrainsAsTheReaderReads) {
   EXPECT_EQ(got, 6);
   const std::string c = "again";
   EXPECT_EQ(PutP(fd, &c, nullptr, 0, MSG_BAND), 0);
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, ThreeBandsFillEighteenMessagesAndDrainHighestBandFirst) {
@@ -221,7 +221,7 @@ TEST_P(EchoTest, ThreeBandsFillEighteenMessagesAndDrainHighestBandFirst) {
   std::vector<int> want;
   for (int b : {2, 1, 0}) want.insert(want.end(), 6, b);
   EXPECT_EQ(bands, want);
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, IFlushReadWriteEmptiesBothSidesAndReleasesTheWriter) {
@@ -232,7 +232,7 @@ TEST_P(EchoTest, IFlushReadWriteEmptiesBothSidesAndReleasesTheWriter) {
   EXPECT_EQ(GetP(fd).err, EAGAIN);
   EXPECT_EQ(PollNow(fd, POLLOUT), POLLOUT);
   EXPECT_EQ(us_ioctl(fd, I_CANPUT, 0), 1);
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, IFlushReadOnlyLetsEchoSendUpWhatWaited) {
@@ -245,7 +245,7 @@ TEST_P(EchoTest, IFlushReadOnlyLetsEchoSendUpWhatWaited) {
   while (GetP(fd).rc == 0) got++;
   EXPECT_EQ(got, 3);
   EXPECT_EQ(PollNow(fd, POLLOUT), POLLOUT);
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, IFlushBandRemovesOnlyThatBandOnBothSides) {
@@ -260,7 +260,7 @@ TEST_P(EchoTest, IFlushBandRemovesOnlyThatBandOnBothSides) {
   std::vector<int> bands;
   for (Msg m = GetP(fd); m.rc == 0; m = GetP(fd)) bands.push_back(m.band);
   EXPECT_EQ(bands, (std::vector<int>{2, 2, 0, 0}));
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, UnknownIoctlsAreRefusedWithEinval) {
@@ -276,7 +276,7 @@ TEST_P(EchoTest, UnknownIoctlsAreRefusedWithEinval) {
   WriteAll(fd, "still here");
   Settle();
   EXPECT_EQ(ReadSome(fd), "still here");
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, PollReportsReadEventsByKind) {
@@ -290,7 +290,7 @@ TEST_P(EchoTest, PollReportsReadEventsByKind) {
   ASSERT_EQ(PutP(fd, &c, nullptr, 1, MSG_BAND), 0);
   Settle();
   EXPECT_EQ(PollNow(fd, POLLIN | POLLRDNORM | POLLRDBAND), POLLIN | POLLRDBAND);
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(EchoTest, IListAndILookSeeTheDriver) {
@@ -303,7 +303,7 @@ TEST_P(EchoTest, IListAndILookSeeTheDriver) {
   EXPECT_STREQ(names[0].l_name, "echo");
   char look[FMNAMESZ + 1];
   EXPECT_ERRNO(us_ioctl(fd, I_LOOK, look), EINVAL);  // illumos: no module pushed
-  us_close(fd);
+  Close(fd);
 }
 
 INSTANTIATE_TEST_SUITE_P(Schedulers, EchoTest,
@@ -329,7 +329,7 @@ TEST_P(EchoThreadedTest, BlockedWriterIsReleasedByAReader) {
   writer.join();
   SetBlocking(fd, false);
   EXPECT_EQ(GetP(fd).err, EAGAIN);
-  us_close(fd);
+  Close(fd);
 }
 
 INSTANTIATE_TEST_SUITE_P(Schedulers, EchoThreadedTest, ::testing::Values(Sched::kThreaded),

@@ -21,7 +21,7 @@ TEST_P(NulsTest, WritesSucceedAndVanish) {
   int bytes = -1;
   EXPECT_EQ(us_ioctl(fd, I_NREAD, &bytes), 0);  // no messages at the head
   EXPECT_EQ(bytes, 0);
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(NulsTest, EveryReadSeesEndOfFile) {
@@ -37,7 +37,7 @@ TEST_P(NulsTest, EveryReadSeesEndOfFile) {
   int bytes = -1;
   EXPECT_EQ(us_ioctl(fd, I_NREAD, &bytes), 0);
   EXPECT_EQ(bytes, 0);
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(NulsTest, WritesStillSucceedAfterEndOfFile) {
@@ -51,7 +51,7 @@ TEST_P(NulsTest, WritesStillSucceedAfterEndOfFile) {
   pollfd p{fd, POLLOUT | POLLIN, 0};
   EXPECT_EQ(us_poll(&p, 1, 0), 1);
   EXPECT_EQ(p.revents, POLLOUT);  // writable, nothing to read, no hangup
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(NulsTest, GetmsgFindsNoMessage) {
@@ -59,7 +59,7 @@ TEST_P(NulsTest, GetmsgFindsNoMessage) {
   Msg m = GetP(fd);
   EXPECT_EQ(m.rc, -1);
   EXPECT_EQ(m.err, EAGAIN);
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(NulsTest, IoctlsAreRefusedAndFlushWorks) {
@@ -70,7 +70,7 @@ TEST_P(NulsTest, IoctlsAreRefusedAndFlushWorks) {
   EXPECT_EQ(us_ioctl(fd, I_FLUSH, FLUSHRW), 0);
   char c;
   EXPECT_EQ(us_read(fd, &c, 1), 0);
-  us_close(fd);
+  Close(fd);
 }
 
 TEST_P(NulsTest, CloneOpensAreIndependent) {
@@ -78,10 +78,10 @@ TEST_P(NulsTest, CloneOpensAreIndependent) {
   int b = Open("nuls");
   EXPECT_NE(a, b);
   EXPECT_EQ(us_ioctl(a, I_LIST, nullptr), 1);
-  us_close(a);
+  Close(a);
   char c;
   EXPECT_EQ(us_read(b, &c, 1), 0);
-  us_close(b);
+  Close(b);
 }
 
 INSTANTIATE_TEST_SUITE_P(Schedulers, NulsTest,

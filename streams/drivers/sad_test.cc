@@ -38,8 +38,8 @@ class SadTest : public DriverTest {
     user_ = Open(USERDEV);
   }
   void TearDown() override {
-    us_close(admin_);
-    us_close(user_);
+    Close(admin_);
+    Close(user_);
     DriverTest::TearDown();
   }
   unsigned int Major(const char* driver) {
@@ -93,7 +93,7 @@ TEST_P(SadTest, AdminAndUserAreCloneDevices) {
   // Clone streams are independent: one's ioctl does not disturb the other's.
   strapush sap = Sap(0, Major("echo"), 0, 0, {});
   EXPECT_ERRNO(us_ioctl(admin2, SAD_GAP, &sap), ENODEV);
-  us_close(admin2);
+  Close(admin2);
 }
 
 TEST_P(SadTest, OnlyAPrivilegedCallerOpensTheAdminDevice) {
@@ -311,13 +311,13 @@ TEST_P(SadTest, EntriesArePushedWhenTheDeviceIsOpened) {
   EXPECT_EQ(List(eleven), (std::vector<std::string>{"apmod2", "echo"}));
   int any = Open("/dev/nuls");
   EXPECT_EQ(List(any), (std::vector<std::string>{"apmod1", "nuls"}));
-  for (int fd : {five, six, eleven, any}) us_close(fd);
+  for (int fd : {five, six, eleven, any}) Close(fd);
 
   // Cleared entries no longer push; streams already open keep what they have.
   EXPECT_EQ(Clear(echo, 5), 0);
   five = Open("/dev/echo/5");
   EXPECT_EQ(List(five), std::vector<std::string>{"echo"});
-  us_close(five);
+  Close(five);
 }
 
 TEST_P(SadTest, AnchorIsPlacedAfterThatManyModules) {
@@ -326,7 +326,7 @@ TEST_P(SadTest, AnchorIsPlacedAfterThatManyModules) {
   EXPECT_EQ(List(fd), (std::vector<std::string>{"apmod2", "apmod1", "echo"}));
   // Popping above the anchor is for everyone; through it only for the privileged (root here).
   EXPECT_EQ(us_ioctl(fd, I_POP, 0), 0);
-  us_close(fd);
+  Close(fd);
 }
 
 INSTANTIATE_TEST_SUITE_P(Schedulers, SadTest,

@@ -64,6 +64,8 @@ class DriverTest : public ::testing::TestWithParam<Sched> {
     }
   }
 
+  int Close(int fd) { return us_close(fd); }
+
   // Opens path O_RDWR|O_NONBLOCK (tests never block by accident), failing the test otherwise.
   static int Open(const char* path, int extra = 0) {
     int fd = us_open(path, O_RDWR | O_NONBLOCK | extra);

@@ -1,0 +1,53 @@
+// Stream claims (private to streams/; see stream.h for what they protect).
+//
+// Theory of operation
+// -------------------
+// A claim says "this thread is inside the stream: keep its q_next pointers where they are". It
+// is taken on every entry into a stream from outside (every read, write, service procedure,
+// callback, cross-stream putnext), so it must cost no shared write: a thread announces a claim
+// by storing the group in a slot of its own (a per-thread record, registered once), then checks
+// the group's plumbing flag. A plumber sets the flag first, then scans every thread's record and
+// waits until none announces the group. Both sides store, then load, with sequentially
+// consistent ordering, so at least one sees the other (the Dekker pattern): a claim either sees
+// the plumbing and steps back, or the plumber sees the claim and waits for it.
+//
+// Claims nest (a thread inside a stream may claim it again, or claim another stream it hands a
+// message to), and a thread never waits for a plumbing change of a stream it already claims.
+//
+// Groups are type-stable: a group that is no longer used goes back to a pool and is reused as a
+// group, never freed, so a claimer that touches it just after its last release (to notify a
+// plumber) touches a group, not freed memory.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+namespace ustreams::internal {
+
+class ClaimGroup {
+ public:
+  // A group from the pool (reset), returned to it when the last pointer goes.
+  static std::shared_ptr<ClaimGroup> Make();
+
+  void Claim();
+  void Unclaim();
+  void BeginPlumbing();
+  void EndPlumbing();
+
+ private:
+  friend struct ClaimPool;
+  ClaimGroup() = default;
+  bool HeldAnywhere();  // under claim_mu_
+
+  std::mutex plumb_mu_;  // one plumbing change at a time
+  std::atomic<bool> plumbing_{false};
+  std::mutex claim_mu_;
+  std::condition_variable claim_cv_;
+};
+
+// The innermost claim group this thread holds (putnext's fast check).
+inline thread_local ClaimGroup* t_claim_group __attribute__((tls_model("initial-exec"))) = nullptr;
+
+}  // namespace ustreams::internal

@@ -1,0 +1,161 @@
+// STREAMS pipes through the C API against the Linux kernel's pipe(2), measured in one run with
+// the same patterns (BENCHMARKS.md):
+//   Burst:    a writer thread writes messages in bursts of 64, a reader thread drains them.
+//   PingPong: two threads bounce one message back and forth (a round trip per iteration).
+// Arguments: message size, and modules pushed on each end ("null", pass-through).
+//   bazel run -c opt //streams:pipe_bench
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "streams/domain.h"
+#include "streams/head.h"
+#include "streams/stropts.h"
+#include "streams/testing/sample_modules.h"
+
+namespace ustreams {
+namespace {
+
+// The calls under test, as a program ported to STREAMS or left on the kernel would make them.
+struct Calls {
+  ssize_t (*write)(int, const void*, size_t);
+  ssize_t (*read)(int, void*, size_t);
+};
+constexpr Calls kKernel{::write, ::read};
+constexpr Calls kStreams{us_write, us_read};
+
+struct Pipe {
+  int fd[2];
+  bool streams;
+  Pipe(bool use_streams, int modules) : streams(use_streams) {
+    if (streams) {
+      if (us_pipe(fd) != 0) std::abort();
+      for (int i = 0; i < modules; i++) {
+        if (us_ioctl(fd[0], I_PUSH, "passthru") != 0) std::abort();
+        if (us_ioctl(fd[1], I_PUSH, "passthru") != 0) std::abort();
+      }
+    } else if (pipe(fd) != 0) {
+      std::abort();
+    }
+  }
+  ~Pipe() {
+    if (streams) {
+      us_close(fd[0]);
+      us_close(fd[1]);
+    } else {
+      close(fd[0]);
+      close(fd[1]);
+    }
+  }
+};
+
+Domain& BenchDomain() {
+  static Domain* d = [] {
+    auto* dom = new Domain();
+    (void)testing::RegisterSampleModules(dom->registry());
+    return dom;
+  }();
+  return *d;
+}
+
+// Reads exactly n bytes (a message may arrive in pieces on a kernel pipe).
+void ReadFull(const Calls& c, int fd, char* buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = c.read(fd, buf + got, n - got);
+    if (r <= 0) std::abort();
+    got += static_cast<size_t>(r);
+  }
+}
+
+void Burst(benchmark::State& state, bool streams) {
+  DomainScope scope(&BenchDomain());
+  size_t size = static_cast<size_t>(state.range(0));
+  Pipe p(streams, static_cast<int>(state.range(1)));
+  const Calls& c = streams ? kStreams : kKernel;
+  constexpr int kBurst = 64;
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> bursts_read{0};
+  std::thread reader([&] {
+    std::vector<char> buf(size);
+    while (!stop.load(std::memory_order_relaxed)) {
+      for (int i = 0; i < kBurst; i++) ReadFull(c, p.fd[0], buf.data(), size);
+      bursts_read.fetch_add(1, std::memory_order_release);
+    }
+  });
+  std::vector<char> msg(size, 'm');
+  int64_t bursts = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < kBurst; i++) {
+      if (c.write(p.fd[1], msg.data(), size) != static_cast<ssize_t>(size)) std::abort();
+    }
+    bursts++;
+  }
+  // Wait until the reader has everything, so the time covers both sides.
+  while (bursts_read.load(std::memory_order_acquire) < bursts) std::this_thread::yield();
+  stop = true;
+  for (int i = 0; i < kBurst; i++) c.write(p.fd[1], msg.data(), size);  // release the reader
+  reader.join();
+  state.SetItemsProcessed(bursts * kBurst);
+  state.SetBytesProcessed(bursts * kBurst * static_cast<int64_t>(size));
+}
+
+void PingPong(benchmark::State& state, bool streams) {
+  DomainScope scope(&BenchDomain());
+  size_t size = static_cast<size_t>(state.range(0));
+  // A STREAMS pipe carries both directions; the kernel's needs a second pipe back.
+  Pipe p(streams, static_cast<int>(state.range(1)));
+  Pipe back(streams, 0);
+  const Calls& c = streams ? kStreams : kKernel;
+  const int a_out = streams ? p.fd[0] : p.fd[1], b_in = streams ? p.fd[1] : p.fd[0];
+  const int b_out = streams ? p.fd[1] : back.fd[1], a_in = streams ? p.fd[0] : back.fd[0];
+  std::atomic<bool> stop{false};
+  std::thread echo([&] {
+    std::vector<char> buf(size);
+    for (;;) {
+      ReadFull(c, b_in, buf.data(), size);
+      if (stop.load(std::memory_order_relaxed)) break;
+      if (c.write(b_out, buf.data(), size) != static_cast<ssize_t>(size)) std::abort();
+    }
+  });
+  std::vector<char> msg(size, 'p');
+  for (auto _ : state) {
+    if (c.write(a_out, msg.data(), size) != static_cast<ssize_t>(size)) std::abort();
+    ReadFull(c, a_in, msg.data(), size);
+  }
+  stop = true;
+  c.write(a_out, msg.data(), size);
+  echo.join();
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(size));
+}
+
+void BM_LinuxPipeBurst(benchmark::State& s) { Burst(s, false); }
+void BM_StreamsPipeBurst(benchmark::State& s) { Burst(s, true); }
+void BM_LinuxPipePingPong(benchmark::State& s) { PingPong(s, false); }
+void BM_StreamsPipePingPong(benchmark::State& s) { PingPong(s, true); }
+
+// {size, modules on each end}; the kernel pipe has no modules.
+BENCHMARK(BM_LinuxPipeBurst)->Args({64, 0})->Args({4096, 0})->Args({65536, 0})->UseRealTime();
+BENCHMARK(BM_StreamsPipeBurst)
+    ->Args({64, 0})->Args({64, 2})->Args({64, 4})
+    ->Args({4096, 0})->Args({4096, 2})
+    ->Args({65536, 0})->Args({65536, 4})
+    ->UseRealTime();
+BENCHMARK(BM_LinuxPipePingPong)->Args({64, 0})->Args({4096, 0})->Args({65536, 0})->UseRealTime();
+BENCHMARK(BM_StreamsPipePingPong)
+    ->Args({64, 0})->Args({64, 2})->Args({64, 4})
+    ->Args({4096, 0})->Args({4096, 2})
+    ->Args({65536, 0})->Args({65536, 4})
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace ustreams
+
+BENCHMARK_MAIN();
