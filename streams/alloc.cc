@@ -99,9 +99,45 @@ inline void Bump(std::atomic<int64_t>& c, int delta) {
   c.store(c.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
 }
 
+// The depot: full batches of free objects handed between threads, so a producer thread that
+// only allocates and a consumer that only frees trade memory a batch at a time (one lock per
+// kBatch objects) instead of going to the system allocator for every message (Bonwick's
+// magazines). Bounded: past kDepotBatches a batch goes back to the system.
+constexpr uint32_t kBatch = 32;
+constexpr size_t kDepotBatches = 64;
+
+struct Batch {
+  FreeNode* head;
+  uint32_t count;
+};
+struct alignas(64) Depot {
+  std::mutex mu;
+  std::vector<Batch> full;
+};
+Depot* Depots() {
+  static Depot* d = new Depot[kNumCaches];  // never destroyed: threads may exit after main
+  return d;
+}
+
+size_t CacheLimit(int cache) {
+  size_t limit = kCacheBytes / ObjectBytes(cache);
+  if (limit > kMaxCachedPerClass) limit = kMaxCachedPerClass;
+  if (limit < 2 * kBatch) limit = 2 * kBatch;
+  return limit;
+}
+
 void* CacheGet(int cache) {
   if (!t_cache_dead) {
     ThreadCache& tc = t_cache;
+    if (tc.head[cache] == nullptr) {
+      Depot& d = Depots()[cache];
+      std::lock_guard<std::mutex> l(d.mu);
+      if (!d.full.empty()) {
+        tc.head[cache] = d.full.back().head;
+        tc.count[cache] = d.full.back().count;
+        d.full.pop_back();
+      }
+    }
     if (FreeNode* n = tc.head[cache]) {
       tc.head[cache] = n->next;
       tc.count[cache]--;
@@ -112,20 +148,36 @@ void* CacheGet(int cache) {
 }
 
 void CachePut(int cache, void* p) {
-  if (!t_cache_dead) {
-    ThreadCache& tc = t_cache;
-    size_t limit = kCacheBytes / ObjectBytes(cache);
-    if (limit > kMaxCachedPerClass) limit = kMaxCachedPerClass;
-    if (limit < 4) limit = 4;
-    if (tc.count[cache] < limit) {
-      auto* n = static_cast<FreeNode*>(p);
-      n->next = tc.head[cache];
-      tc.head[cache] = n;
-      tc.count[cache]++;
+  if (t_cache_dead) {
+    std::free(p);
+    return;
+  }
+  ThreadCache& tc = t_cache;
+  auto* n = static_cast<FreeNode*>(p);
+  n->next = tc.head[cache];
+  tc.head[cache] = n;
+  tc.count[cache]++;
+  if (tc.count[cache] < CacheLimit(cache)) return;
+  // Full: a batch off the top goes to the depot (or, if that is full too, to the system).
+  Batch b{tc.head[cache], kBatch};
+  FreeNode* last = b.head;
+  for (uint32_t i = 1; i < kBatch; i++) last = last->next;
+  tc.head[cache] = last->next;
+  tc.count[cache] -= kBatch;
+  last->next = nullptr;
+  {
+    Depot& d = Depots()[cache];
+    std::lock_guard<std::mutex> l(d.mu);
+    if (d.full.size() < kDepotBatches) {
+      d.full.push_back(b);
       return;
     }
   }
-  std::free(p);
+  while (b.head != nullptr) {
+    FreeNode* next = b.head->next;
+    std::free(b.head);
+    b.head = next;
+  }
 }
 
 // ---- fault injection ----

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "streams/domain.h"
+#include "streams/drivers/standard.h"
 #include "streams/file.h"
 #include "streams/head.h"
 #include "streams/stropts.h"
@@ -83,6 +84,17 @@ int Install(std::shared_ptr<StreamHead> h, int oflag) {
 
 bool IsStreamsIoctl(int request) { return (request & ~0xff) == STR; }
 
+// The calling thread's domain. The process default gets the standard drivers and modules the
+// first time any thread asks for it.
+Domain& Current() {
+  static const bool once = [] {
+    Domain::SetDefaultSetup([](Domain& d) { (void)ustreams::RegisterStandard(d); });
+    return true;
+  }();
+  (void)once;
+  return Domain::Current();
+}
+
 }  // namespace
 
 extern "C" {
@@ -98,7 +110,7 @@ int us_open(const char* path, int oflag, ...) {
   if (path == nullptr) return Fail(EFAULT);
   ustreams::cred_t cr{getuid(), getgid()};
   std::shared_ptr<StreamHead> h;
-  int e = Domain::Current().Open(path, oflag, &cr, &h);
+  int e = Current().Open(path, oflag, &cr, &h);
   // A path that names no STREAMS device is an ordinary file.
   if (e == ENOENT) return open(path, oflag, mode);
   if (e != 0) return Fail(e);
@@ -260,13 +272,13 @@ int us_poll(struct pollfd* fds, nfds_t nfds, int timeout) {
 int us_pipe(int fildes[2]) {
   if (fildes == nullptr) return Fail(EFAULT);
   std::shared_ptr<StreamHead> a, b;
-  int e = Domain::Current().Pipe(&a, &b);
+  int e = Current().Pipe(&a, &b);
   if (e != 0) return Fail(e);
   int fa = Install(std::move(a), O_RDWR);
   if (fa < 0) {
     // b is released with its shared pointer below, a with its file.
     int saved = errno;
-    Domain::Current().Release(b, O_NONBLOCK);
+    Current().Release(b, O_NONBLOCK);
     return Fail(saved);
   }
   int fb = Install(std::move(b), O_RDWR);

@@ -47,11 +47,14 @@ StreamHead::StreamHead(Domain* domain, dev_t dev, StreamHead* pipe_peer)
       is_pipe_(Domain::MajorOf(dev) == static_cast<int>(kPipeMajor)) {
   stream_ = std::make_unique<Stream>(&domain->scheduler(), HeadTab(), this,
                                      pipe_peer != nullptr ? pipe_peer->stream_.get() : nullptr);
+  stream_->head_wq()->q_wake = &StreamHead::WakeWriters;
   if (is_pipe_) {
     // Pipes raise SIGPIPE on writes without a reader (illumos sets SW_SIGPIPE at birth). illumos
     // also sets OLDNDELAY, making an O_NDELAY read of an empty pipe return 0; Linux has one bit
     // for O_NDELAY and O_NONBLOCK, and O_NONBLOCK's EAGAIN is what POSIX programs expect.
     wropt_ = SNDPIPE;
+    strqset(stream_->head_rq(), QHIWAT, 0, kPipeHiwat);
+    strqset(stream_->head_rq(), QLOWAT, 0, kPipeLowat);
   }
 }
 
@@ -181,10 +184,11 @@ absl::Time StreamHead::DeadlineAfter(absl::Duration d) const {
   return domain_->scheduler().Now() + d;
 }
 
-int StreamHead::WaitLocked(std::unique_lock<std::mutex>& l, Call& call, absl::Time deadline) {
+int StreamHead::WaitLocked(std::unique_lock<std::mutex>& l, Call& call, absl::Time deadline,
+                           const uint32_t* seen) {
   if (orphaned_) return EBADF;
   call.claim.Release();
-  int rc = wait_.Wait(l, &domain_->scheduler(), deadline, &cancel_gen_, call.cancel_seen);
+  int rc = wait_.Wait(l, &domain_->scheduler(), deadline, &cancel_gen_, call.cancel_seen, seen);
   l.unlock();
   call.claim.Reacquire();
   l.lock();
@@ -330,8 +334,12 @@ int StreamHead::HeadWput(queue_t* q, mblk_t* mp) {
   return 0;
 }
 
-// Back-enabled by flow control below: wake writers and POLLOUT/POLLWRBAND pollers.
-int StreamHead::HeadWsrv(queue_t* q) {
+// Back-enabled by flow control below: wake writers and POLLOUT/POLLWRBAND pollers. Runs in place,
+// in the thread whose getq() drained the queue below (queue_t::q_wake), so a blocked writer does
+// not wait for a scheduler thread to run the head's service procedure; HeadWsrv does the same
+// for a qenable() of the head's write queue. Writers read the wait generation before checking
+// flow control, so this needs no lock of the head's.
+void StreamHead::WakeWriters(queue_t* q) {
   auto* h = static_cast<StreamHead*>(q->q_ptr);
   Events ev;
   {
@@ -349,15 +357,26 @@ int StreamHead::HeadWsrv(queue_t* q) {
       }
     }
   }
-  {
-    // Under mu_: a writer checks flow control and starts waiting under it, so this wake cannot
-    // fall between its check and its wait.
-    std::lock_guard<std::mutex> l(h->mu_);
-    h->wait_.WakeAll();
-  }
+  h->wait_.WakeAll();
   if (ev.poll == 0) ev.poll = POLLOUT;  // a qenable() of the head: writers re-check anyway
   h->Raise(ev);
+}
+
+int StreamHead::HeadWsrv(queue_t* q) {
+  WakeWriters(q);
   return 0;
+}
+
+int StreamHead::WaitWritableLocked(std::unique_lock<std::mutex>& l, Call& call, int band,
+                                   int fflag) {
+  for (;;) {
+    uint32_t seen = wait_.Generation();
+    if (bcanputnext(stream_->head_wq(), static_cast<unsigned char>(band))) return 0;
+    if (fflag & (O_NONBLOCK | O_NDELAY)) return EAGAIN;
+    int e = WaitLocked(l, call, absl::InfiniteFuture(), &seen);
+    if (e == 0) e = GetErrLocked(kErrWrite | kErrHup | kErrPlex, false);
+    if (e != 0) return e;
+  }
 }
 
 void StreamHead::RecvData(queue_t* q, mblk_t* mp) {
@@ -730,6 +749,7 @@ void StreamHead::DrainBelow() {
   if (closetime_ms_ <= 0) return;
   absl::Time deadline = DeadlineAfter(absl::Milliseconds(closetime_ms_));
   for (;;) {
+    uint32_t seen = wait_.Generation();
     queue_t* below = stream_->head_wq()->q_next;
     // Nothing below, or the other end of a pipe: what it has not read is not ours to wait for.
     if (below == nullptr || below->q_stream != stream_.get()) return;
@@ -738,7 +758,7 @@ void StreamHead::DrainBelow() {
       if (below->q_first == nullptr) return;
       below->q_flag |= QWANTW;  // back-enables the head's write side as it drains
     }
-    if (WaitLocked(l, call, deadline) != 0) return;  // the close time passed, or a signal
+    if (WaitLocked(l, call, deadline, &seen) != 0) return;  // the close time passed, or a signal
   }
 }
 

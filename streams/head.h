@@ -58,6 +58,10 @@ inline constexpr int kStrMsgSz = 64 * 1024;
 inline constexpr int kNStrPush = 9;
 // Writes of at most this many bytes to a pipe are atomic (PIPE_BUF of illumos).
 inline constexpr size_t kPipeBuf = 5120;
+// What a pipe end's read queue holds before writers wait (the capacity of a Linux pipe), and
+// where they resume.
+inline constexpr size_t kPipeHiwat = 64 * 1024;
+inline constexpr size_t kPipeLowat = 16 * 1024;
 
 // Callbacks an embedder installs on a head.
 struct HeadWatcher {
@@ -183,9 +187,15 @@ class StreamHead {
   bool HungUp();
 
   // Waiting: releases the call's claim and mu_ while it waits. deadline on the scheduler's clock.
-  int WaitLocked(std::unique_lock<std::mutex>& l, Call& call, absl::Time deadline);
+  int WaitLocked(std::unique_lock<std::mutex>& l, Call& call, absl::Time deadline,
+                 const uint32_t* seen = nullptr);
+  // Waits until the head's write side may send a band-`band` message (flow control below):
+  // 0, EAGAIN when non-blocking, or the wait's or the stream's error (write side).
+  int WaitWritableLocked(std::unique_lock<std::mutex>& l, Call& call, int band, int fflag);
+  static void WakeWriters(queue_t* wq);  // back-enable of the head's write side, in place
   absl::Time DeadlineAfter(absl::Duration d) const;
-  int WaitForMemoryLocked(std::unique_lock<std::mutex>& l, Call& call, size_t size);
+  int WaitForMemoryLocked(std::unique_lock<std::mutex>& l, Call& call, size_t size,
+                          uint32_t seen);
 
   // put and service procedures of the head's queues.
   static int HeadRput(queue_t* q, mblk_t* mp);

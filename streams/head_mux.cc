@@ -284,11 +284,8 @@ int StreamHead::IoctlFdinsert(strfdinsert* fi, int fflag) {
   if (size < rmin || (rmax != INFPSZ && size > rmax) || fi->ctlbuf.len > kStrCtlSz) return ERANGE;
   if (size > 0 && fi->databuf.buf == nullptr) return EFAULT;
   bool hipri = (fi->flags & RS_HIPRI) != 0;
-  while (!hipri && !canputnext(stream_->head_wq())) {
-    if (NonBlocking(fflag)) return EAGAIN;
-    int e = WaitLocked(l, call, absl::InfiniteFuture());
-    if (e == 0) e = GetErrLocked(kErrWrite | kErrHup | kErrPlex, false);
-    if (e != 0) return e;
+  if (!hipri) {
+    if (int e = WaitWritableLocked(l, call, 0, fflag); e != 0) return e;
   }
   MsgPtr mp(allocb(static_cast<size_t>(std::max(fi->ctlbuf.len, 64))));
   if (!mp) return ENOSR;

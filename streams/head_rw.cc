@@ -174,17 +174,8 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
     size_t n = std::min(resid, static_cast<size_t>(rmax));
     // Flow control, band 0. After the first packet a wait that cannot happen ends the write
     // with what was sent.
-    while (!canputnext(stream_->head_wq())) {
-      int e = 0;
-      if (!first) {
-        if (NonBlocking(fflag)) return 0;
-      } else if (NonBlocking(fflag)) {
-        return EAGAIN;
-      }
-      e = WaitLocked(l, call, absl::InfiniteFuture());
-      if (e == 0) e = GetErrLocked(kErrWrite | kErrHup | kErrPlex, false);
-      if (e != 0) return first ? e : 0;
-    }
+    if (int e = WaitWritableLocked(l, call, 0, fflag); e != 0) return first ? e : 0;
+    uint32_t seen = wait_.Generation();
     const iovec* save_iov = iov;
     int save_cnt = iovcnt;
     size_t save_off = off;
@@ -194,7 +185,7 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
       iovcnt = save_cnt;
       off = save_off;
       if (NonBlocking(fflag)) return first ? EAGAIN : 0;
-      int e = WaitForMemoryLocked(l, call, wroff_ + n + tail_);
+      int e = WaitForMemoryLocked(l, call, wroff_ + n + tail_, seen);
       if (e != 0) return first ? e : 0;
       continue;
     }
@@ -209,17 +200,14 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
 }
 
 // Waits until an allocation of size bytes may succeed (bufcall(9F) from the head).
-int StreamHead::WaitForMemoryLocked(std::unique_lock<std::mutex>& l, Call& call, size_t size) {
+// seen: the wait generation read before the allocation failed, so a release in between ends
+// the wait at once.
+int StreamHead::WaitForMemoryLocked(std::unique_lock<std::mutex>& l, Call& call, size_t size,
+                                    uint32_t seen) {
   bufcall_id_t id = bufcall(
-      size, BPRI_MED,
-      [](void* arg) {
-        auto* h = static_cast<StreamHead*>(arg);
-        std::lock_guard<std::mutex> l(h->mu_);  // see HeadWsrv: no wake between check and wait
-        h->wait_.WakeAll();
-      },
-      this);
+      size, BPRI_MED, [](void* arg) { static_cast<WaitPoint*>(arg)->WakeAll(); }, &wait_);
   if (id == 0) return ENOSR;
-  int e = WaitLocked(l, call, absl::InfiniteFuture());
+  int e = WaitLocked(l, call, absl::InfiniteFuture(), &seen);
   l.unlock();
   unbufcall(id);
   l.lock();
@@ -591,20 +579,16 @@ int StreamHead::PutMsg(const strbuf* ctl, const strbuf* data, int band, int flag
   if (ctl_len < 0 && data_len < 0) return 0;  // nothing to send
   for (;;) {
     // Flow control: a high-priority message never waits.
-    if (flags != MSG_HIPRI &&
-        !bcanputnext(stream_->head_wq(), static_cast<unsigned char>(band))) {
-      if (NonBlocking(fflag)) return EAGAIN;
-      int e = WaitLocked(l, call, absl::InfiniteFuture());
-      if (e == 0) e = GetErrLocked(kErrWrite | kErrHup | kErrPlex, false);
-      if (e != 0) return e;
-      continue;
+    if (flags != MSG_HIPRI) {
+      if (int e = WaitWritableLocked(l, call, band, fflag); e != 0) return e;
     }
+    uint32_t seen = wait_.Generation();
     mblk_t* mp = nullptr;
     if (ctl_len >= 0) {
       mp = allocb(std::max(ctl_len, 64));
       if (mp == nullptr) {
         if (NonBlocking(fflag)) return EAGAIN;
-        int e = WaitForMemoryLocked(l, call, static_cast<size_t>(std::max(ctl_len, 64)));
+        int e = WaitForMemoryLocked(l, call, static_cast<size_t>(std::max(ctl_len, 64)), seen);
         if (e != 0) return e;
         continue;
       }
@@ -621,7 +605,8 @@ int StreamHead::PutMsg(const strbuf* ctl, const strbuf* data, int band, int flag
       if (dp == nullptr) {
         freemsg(mp);
         if (NonBlocking(fflag)) return EAGAIN;
-        int e = WaitForMemoryLocked(l, call, wroff_ + static_cast<size_t>(data_len) + tail_);
+        int e =
+            WaitForMemoryLocked(l, call, wroff_ + static_cast<size_t>(data_len) + tail_, seen);
         if (e != 0) return e;
         continue;
       }

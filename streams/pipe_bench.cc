@@ -2,7 +2,8 @@
 // the same patterns (BENCHMARKS.md):
 //   Burst:    a writer thread writes messages in bursts of 64, a reader thread drains them.
 //   PingPong: two threads bounce one message back and forth (a round trip per iteration).
-// Arguments: message size, and modules pushed on each end ("null", pass-through).
+// Arguments: message size, and modules pushed on each end ("null", pass-through). The streams
+// come from the C API's default domain, as an application's would.
 //   bazel run -c opt //streams:pipe_bench
 #include <fcntl.h>
 #include <unistd.h>
@@ -17,7 +18,6 @@
 #include "streams/domain.h"
 #include "streams/head.h"
 #include "streams/stropts.h"
-#include "streams/testing/sample_modules.h"
 
 namespace ustreams {
 namespace {
@@ -37,8 +37,8 @@ struct Pipe {
     if (streams) {
       if (us_pipe(fd) != 0) std::abort();
       for (int i = 0; i < modules; i++) {
-        if (us_ioctl(fd[0], I_PUSH, "passthru") != 0) std::abort();
-        if (us_ioctl(fd[1], I_PUSH, "passthru") != 0) std::abort();
+        if (us_ioctl(fd[0], I_PUSH, "null") != 0) std::abort();
+        if (us_ioctl(fd[1], I_PUSH, "null") != 0) std::abort();
       }
     } else if (pipe(fd) != 0) {
       std::abort();
@@ -55,15 +55,6 @@ struct Pipe {
   }
 };
 
-Domain& BenchDomain() {
-  static Domain* d = [] {
-    auto* dom = new Domain();
-    (void)testing::RegisterSampleModules(dom->registry());
-    return dom;
-  }();
-  return *d;
-}
-
 // Reads exactly n bytes (a message may arrive in pieces on a kernel pipe).
 void ReadFull(const Calls& c, int fd, char* buf, size_t n) {
   size_t got = 0;
@@ -75,7 +66,6 @@ void ReadFull(const Calls& c, int fd, char* buf, size_t n) {
 }
 
 void Burst(benchmark::State& state, bool streams) {
-  DomainScope scope(&BenchDomain());
   size_t size = static_cast<size_t>(state.range(0));
   Pipe p(streams, static_cast<int>(state.range(1)));
   const Calls& c = streams ? kStreams : kKernel;
@@ -107,7 +97,6 @@ void Burst(benchmark::State& state, bool streams) {
 }
 
 void PingPong(benchmark::State& state, bool streams) {
-  DomainScope scope(&BenchDomain());
   size_t size = static_cast<size_t>(state.range(0));
   // A STREAMS pipe carries both directions; the kernel's needs a second pipe back.
   Pipe p(streams, static_cast<int>(state.range(1)));
@@ -135,6 +124,23 @@ void PingPong(benchmark::State& state, bool streams) {
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(size));
 }
+
+// One thread writes a message and reads it back: the cost of the calls themselves, no waiting.
+void WriteRead(benchmark::State& state, bool streams) {
+  size_t size = static_cast<size_t>(state.range(0));
+  Pipe p(streams, static_cast<int>(state.range(1)));
+  const Calls& c = streams ? kStreams : kKernel;
+  std::vector<char> msg(size, 'w');
+  for (auto _ : state) {
+    if (c.write(p.fd[1], msg.data(), size) != static_cast<ssize_t>(size)) std::abort();
+    ReadFull(c, p.fd[0], msg.data(), size);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+void BM_LinuxPipeWriteRead(benchmark::State& s) { WriteRead(s, false); }
+void BM_StreamsPipeWriteRead(benchmark::State& s) { WriteRead(s, true); }
+BENCHMARK(BM_LinuxPipeWriteRead)->Args({64, 0});
+BENCHMARK(BM_StreamsPipeWriteRead)->Args({64, 0})->Args({64, 4});
 
 void BM_LinuxPipeBurst(benchmark::State& s) { Burst(s, false); }
 void BM_StreamsPipeBurst(benchmark::State& s) { Burst(s, true); }

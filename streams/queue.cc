@@ -164,9 +164,13 @@ void BackEnable(queue_t* q, unsigned char band) {
     } else if (EnsureBands(nq, band)) {
       BandOf(nq, band)->qb_flag |= QB_BACK;
     }
-    sched = EnableLocked(nq);
+    sched = nq->q_wake == nullptr && EnableLocked(nq);
   }
-  if (sched) Schedule(nq);
+  if (nq->q_wake != nullptr) {
+    nq->q_wake(nq);
+  } else if (sched) {
+    Schedule(nq);
+  }
 }
 
 // After a message of `band` left q: back-enable if a writer waits and q fell below its low mark.

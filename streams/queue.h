@@ -159,6 +159,9 @@ struct queue_t {
   Stream* q_stream = nullptr;
   internal::SyncQ* q_syncq = nullptr;  // inner perimeter, nullptr for D_MP
   internal::QueuePair* q_pair = nullptr;
+  // A back-enable calls this in place instead of scheduling the service procedure (a stream
+  // head's write side, whose service procedure only wakes its writers).
+  void (*q_wake)(queue_t* q) = nullptr;
   std::mutex q_lock;
 };
 

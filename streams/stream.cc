@@ -344,6 +344,8 @@ void Stream::MuxUnder(const fmodsw* mux) {
   hp->rq.q_qinfo = mux->str->st_muxrinit;
   hp->wq.q_qinfo = mux->str->st_muxwinit;
   hp->rq.q_ptr = hp->wq.q_ptr = nullptr;  // the mux sets them when it takes the link
+  head_wake_ = hp->wq.q_wake;               // the head's in-place wake is not the mux's
+  hp->wq.q_wake = nullptr;
   SetPairMt(hp, mux);
   Relink();
 }
@@ -362,6 +364,7 @@ void Stream::Unmux() {
   hp->rq.q_qinfo = head_tab_->st_rdinit;
   hp->wq.q_qinfo = head_tab_->st_wrinit;
   hp->rq.q_ptr = hp->wq.q_ptr = head_ptr_;
+  hp->wq.q_wake = head_wake_;
   SetPairMt(hp, nullptr);
   Relink();
 }

@@ -127,6 +127,7 @@ class Stream {
   Stream* peer_ = nullptr;  // the other end of a pipe
   const streamtab* head_tab_;
   void* head_ptr_;
+  void (*head_wake_)(queue_t*) = nullptr;  // saved while linked under a multiplexor
 
   WaitPoint progress_;  // qwait()
 };

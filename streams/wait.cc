@@ -40,9 +40,10 @@ void WaitPoint::WakeAll() {
 }
 
 int WaitPoint::Wait(std::unique_lock<std::mutex>& l, Scheduler* s, absl::Time deadline,
-                    const std::atomic<uint32_t>* cancel, uint32_t cancel_seen) {
+                    const std::atomic<uint32_t>* cancel, uint32_t cancel_seen,
+                    const uint32_t* seen_before) {
   // The generation first, then the cancel check: a cancel in between bumps the generation.
-  uint32_t seen = gen_.load(std::memory_order_seq_cst);
+  uint32_t seen = seen_before != nullptr ? *seen_before : gen_.load(std::memory_order_seq_cst);
   if (Cancelled(cancel, cancel_seen)) return EINTR;
   if (s != nullptr && s->deterministic()) {
     // Nobody else can run the work the caller waits for: run it here.

@@ -43,8 +43,14 @@ class WaitPoint {
   // woken (or spuriously: re-check the condition), ETIME when `deadline` (on s's clock) passed,
   // EINTR when a signal handler interrupted the wait or *cancel moved past cancel_seen, EDEADLK
   // when s is deterministic and idle with nothing pending. cancel may be nullptr.
+  //
+  // A condition that changes without the caller's lock (flow control below a stream head) is
+  // checked after Generation() was read, and that value passed as `seen`: a wake between the
+  // check and the wait then ends the wait at once (an eventcount).
   int Wait(std::unique_lock<std::mutex>& l, Scheduler* s, absl::Time deadline,
-           const std::atomic<uint32_t>* cancel = nullptr, uint32_t cancel_seen = 0);
+           const std::atomic<uint32_t>* cancel = nullptr, uint32_t cancel_seen = 0,
+           const uint32_t* seen = nullptr);
+  uint32_t Generation() const { return gen_.load(std::memory_order_seq_cst); }
 
   int waiters() const { return waiters_.load(std::memory_order_relaxed); }
 
