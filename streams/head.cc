@@ -66,13 +66,13 @@ StreamHead::~StreamHead() {
 }
 
 bool StreamHead::linked() const {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   return linked_;
 }
 
 void StreamHead::SetLinked(bool on) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     linked_ = on;
   }
   wait_.WakeAll();
@@ -80,7 +80,7 @@ void StreamHead::SetLinked(bool on) {
 }
 
 void StreamHead::SetWatcher(const HeadWatcher& w) {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   watcher_ = w;
   UpdateNotifyLocked();
 }
@@ -91,32 +91,32 @@ void StreamHead::CancelWaits() {
 }
 
 void StreamHead::SetReplyTimeout(absl::Duration d) {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   reply_timeout_ = d;
 }
 
 void StreamHead::AddDescriptor() {
   descriptors_.fetch_add(1, std::memory_order_relaxed);
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   orphaned_ = false;
 }
 
 void StreamHead::DropDescriptor() {
   if (descriptors_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     orphaned_ = true;
   }
   wait_.WakeAll();
 }
 
 bool StreamHead::closed() const {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   return closed_;
 }
 
 int StreamHead::EventFd() {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   if (efd_ < 0) {
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd < 0) return -errno;
@@ -134,7 +134,7 @@ void StreamHead::ClearReadiness() {
 }
 
 void StreamHead::DropSignals(pid_t pid) {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   std::erase_if(sigs_, [pid](const SigReg& r) { return r.pid == pid; });
   UpdateNotifyLocked();
 }
@@ -184,7 +184,7 @@ absl::Time StreamHead::DeadlineAfter(absl::Duration d) const {
   return domain_->scheduler().Now() + d;
 }
 
-int StreamHead::WaitLocked(std::unique_lock<std::mutex>& l, Call& call, absl::Time deadline,
+int StreamHead::WaitLocked(std::unique_lock<Mutex>& l, Call& call, absl::Time deadline,
                            const uint32_t* seen) {
   if (orphaned_) return EBADF;
   call.claim.Release();
@@ -210,7 +210,7 @@ void StreamHead::Raise(const Events& ev) {
   HeadWatcher w;
   std::vector<SigReg> regs;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     w = watcher_;
     if (ev.sig != 0) {
       for (const SigReg& r : sigs_) {
@@ -253,7 +253,7 @@ void StreamHead::DeliverSig(int sig) {
   HeadWatcher w;
   bool tty;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     w = watcher_;
     tty = istty_;
   }
@@ -367,7 +367,7 @@ int StreamHead::HeadWsrv(queue_t* q) {
   return 0;
 }
 
-int StreamHead::WaitWritableLocked(std::unique_lock<std::mutex>& l, Call& call, int band,
+int StreamHead::WaitWritableLocked(std::unique_lock<Mutex>& l, Call& call, int band,
                                    int fflag) {
   for (;;) {
     uint32_t seen = wait_.Generation();
@@ -382,7 +382,7 @@ int StreamHead::WaitWritableLocked(std::unique_lock<std::mutex>& l, Call& call, 
 void StreamHead::RecvData(queue_t* q, mblk_t* mp) {
   Events ev;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     bool pcproto = DB_TYPE(mp) == M_PCPROTO;
     if (pcproto && StrPriLocked()) {
       freemsg(mp);  // only one high-priority message waits at a head
@@ -408,7 +408,7 @@ void StreamHead::RecvData(queue_t* q, mblk_t* mp) {
 void StreamHead::RecvSig(queue_t* q, mblk_t* mp, bool now) {
   int sig = MBLKL(mp) > 0 ? mp->b_rptr[0] : 0;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     if (!now && q->q_first != nullptr) {
       // Delivered when a read reaches it.
       if (putq(q, mp)) return;
@@ -452,7 +452,7 @@ void StreamHead::RecvFlush(queue_t* q, mblk_t* mp) {
   }
   unsigned char flags = mp->b_rptr[0];
   if (flags & FLUSHR) {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     FlushReadLocked(MBLKL(mp) >= 2 ? mp->b_rptr[1] : 0, (flags & FLUSHBAND) && MBLKL(mp) >= 2);
   }
   if ((flags & FLUSHW) && !(mp->b_flag & MSGNOLOOP)) {
@@ -475,7 +475,7 @@ void StreamHead::RecvError(queue_t* q, mblk_t* mp) {
   bool set = false;
   int sig_errno = 0;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     bool r_was = strderr_, w_was = stwrerr_;
     bool set_r = false, set_w = false;
     if (MBLKL(mp) == 2) {
@@ -530,7 +530,7 @@ void StreamHead::RecvError(queue_t* q, mblk_t* mp) {
 
 void StreamHead::RecvHangup(bool hangup) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     if (hangup) {
       werror_ = ENXIO;
       strhup_ = true;
@@ -555,7 +555,7 @@ void StreamHead::RecvSetopts(queue_t* q, mblk_t* mp) {
   unsigned int f = so.so_flags;
   int backenable_band = -1;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     if (f & SO_READOPT) {
       switch (so.so_readopt & RMODEMASK) {
         case RNORM: rdopt_ = (rdopt_ & ~RMODEMASK) | RNORM; break;
@@ -614,7 +614,7 @@ void StreamHead::RecvIocAnswer(mblk_t* mp) {
   bool taken = false;
   if (MBLKL(mp) >= sizeof(iocblk)) {
     const unsigned int id = reinterpret_cast<const iocblk*>(mp->b_rptr)->ioc_id;
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     if (ioc_id_ != 0 && id == ioc_id_ && ioc_answer_ == nullptr) {
       ioc_answer_ = mp;
       taken = true;
@@ -641,7 +641,7 @@ void StreamHead::RecvIocAnswer(mblk_t* mp) {
 void StreamHead::RecvReply(mblk_t* mp) {
   bool taken = false;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     if (reply_busy_ && !reply_arrived_) {
       strreply_t r{EINVAL};  // a reply too short to carry an errno is a failure
       if (MBLKL(mp) >= sizeof(r)) std::memcpy(&r, mp->b_rptr, sizeof(r));
@@ -658,7 +658,7 @@ void StreamHead::RecvReply(mblk_t* mp) {
 
 short StreamHead::Poll(short events) {
   StreamClaim claim(stream_.get());
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   if (linked_) return POLLNVAL;
   const short kRead = POLLIN | POLLRDNORM | POLLRDBAND | POLLPRI;
   const short kWrite = POLLOUT | POLLWRNORM | POLLWRBAND;
@@ -706,7 +706,7 @@ short StreamHead::Poll(short events) {
 
 void StreamHead::Close(int fflag) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     if (closing_) return;
     strhup_ = true;  // pollers see POLLHUP from now on
     closing_ = true;
@@ -739,13 +739,13 @@ void StreamHead::Close(int fflag) {
     std::unique_ptr<Stream> s = std::move(stream_);
     s.reset();
   }
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   closed_ = true;
 }
 
 void StreamHead::DrainBelow() {
   Call call(this, 0);
-  std::unique_lock<std::mutex> l(mu_);
+  std::unique_lock<Mutex> l(mu_);
   if (closetime_ms_ <= 0) return;
   absl::Time deadline = DeadlineAfter(absl::Milliseconds(closetime_ms_));
   for (;;) {

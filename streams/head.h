@@ -38,6 +38,7 @@
 
 #include "absl/time/time.h"
 #include "streams/ddi.h"
+#include "streams/mutex.h"
 #include "streams/queue.h"
 #include "streams/stream.h"
 #include "streams/stropts.h"
@@ -187,14 +188,14 @@ class StreamHead {
   bool HungUp();
 
   // Waiting: releases the call's claim and mu_ while it waits. deadline on the scheduler's clock.
-  int WaitLocked(std::unique_lock<std::mutex>& l, Call& call, absl::Time deadline,
+  int WaitLocked(std::unique_lock<Mutex>& l, Call& call, absl::Time deadline,
                  const uint32_t* seen = nullptr);
   // Waits until the head's write side may send a band-`band` message (flow control below):
   // 0, EAGAIN when non-blocking, or the wait's or the stream's error (write side).
-  int WaitWritableLocked(std::unique_lock<std::mutex>& l, Call& call, int band, int fflag);
+  int WaitWritableLocked(std::unique_lock<Mutex>& l, Call& call, int band, int fflag);
   static void WakeWriters(queue_t* wq);  // back-enable of the head's write side, in place
   absl::Time DeadlineAfter(absl::Duration d) const;
-  int WaitForMemoryLocked(std::unique_lock<std::mutex>& l, Call& call, size_t size,
+  int WaitForMemoryLocked(std::unique_lock<Mutex>& l, Call& call, size_t size,
                           uint32_t seen);
 
   // put and service procedures of the head's queues.
@@ -217,13 +218,13 @@ class StreamHead {
   mblk_t* FirstLocked();  // the first message, taking M_SIGs at the front off for delivery
   mblk_t* TakeFirstLocked();
   void PutBackLocked(mblk_t* mp);
-  void FlushPendingSigs(std::unique_lock<std::mutex>& l);
+  void FlushPendingSigs(std::unique_lock<Mutex>& l);
 
   // Write helpers (mu_ held).
   void PacketSizesLocked(ssize_t* rmin, ssize_t* rmax);
   mblk_t* MakeDataLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t count);
   // Sends mp down (consumes it); with SO_REPLY, an M_DATA waits for its M_REPLY.
-  int SendDownLocked(std::unique_lock<std::mutex>& l, Call& call, mblk_t* mp);
+  int SendDownLocked(std::unique_lock<Mutex>& l, Call& call, mblk_t* mp);
 
   // Readiness and signals, delivered without mu_ held.
   void Raise(const Events& ev);
@@ -266,7 +267,7 @@ class StreamHead {
   std::atomic<int> holds_{0};
   std::atomic<int> descriptors_{0};
 
-  mutable std::mutex mu_;  // sd_lock: everything below
+  mutable Mutex mu_;  // sd_lock: everything below
   WaitPoint wait_;
   std::atomic<uint32_t> cancel_gen_{0};
   HeadWatcher watcher_;

@@ -53,7 +53,7 @@ constexpr int kSetsigMask =
 int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
   *rval = 0;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     int e = GetErrLocked(ReadClass(cmd) ? (kErrRead | kErrPlex)
                                         : (kErrRead | kErrWrite | kErrPlex),
                          false);
@@ -90,7 +90,7 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
     case I_SRDOPT: {
       if (arg & ~static_cast<intptr_t>(RMODEMASK | RPROTMASK)) return EINVAL;
       if ((arg & RMODEMASK) == (RMSGD | RMSGN)) return EINVAL;
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       rdopt_ = (rdopt_ & ~RMODEMASK) | static_cast<int>(arg & RMODEMASK);
       int prot = static_cast<int>(arg & RPROTMASK);
       if (prot == RPROTNORM || prot == RPROTDAT || prot == RPROTDIS) {
@@ -101,7 +101,7 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
     case I_GRDOPT: {
       int* out = Arg<int>(arg);
       if (out == nullptr) return EFAULT;
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       *out = rdopt_ & (RMODEMASK | RPROTMASK);
       return 0;
     }
@@ -115,7 +115,7 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
       return IoctlSetsig(getpid(), static_cast<int>(arg), false);
     case I_GETSIG: {
       int* out = Arg<int>(arg);
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       for (const SigReg& r : sigs_) {
         if (r.pid == getpid()) {
           if (out == nullptr) return EFAULT;
@@ -135,7 +135,7 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
       strsigset* ss = Arg<strsigset>(arg);
       if (ss == nullptr) return EFAULT;
       if (ss->ss_pid != 0 && kill(ss->ss_pid, 0) != 0 && errno == ESRCH) return ESRCH;
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       for (const SigReg& r : sigs_) {
         if (r.pid == ss->ss_pid) {
           ss->ss_events = r.events;
@@ -173,14 +173,14 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
       return IoctlSendfd(static_cast<int>(arg));
     case I_SWROPT: {
       if (arg & ~static_cast<intptr_t>(SNDZERO | SNDPIPE)) return EINVAL;
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       wropt_ = static_cast<int>(arg);
       return 0;
     }
     case I_GWROPT: {
       int* out = Arg<int>(arg);
       if (out == nullptr) return EFAULT;
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       *out = wropt_;
       return 0;
     }
@@ -188,7 +188,7 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
       return IoctlList(Arg<str_list>(arg), rval);
     case I_ATMARK: {
       if (arg & ~static_cast<intptr_t>(ANYMARK | LASTMARK)) return EINVAL;
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       mblk_t* first = stream_->head_rq()->q_first;
       if (first != nullptr && ((arg == ANYMARK && (first->b_flag & MSGMARK)) ||
                                (arg == LASTMARK && first == mark_))) {
@@ -198,7 +198,7 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
     }
     case I_CKBAND: {
       if (arg < 0 || arg >= NBAND) return EINVAL;
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       queue_t* rq = stream_->head_rq();
       std::lock_guard<std::mutex> ql(rq->q_lock);
       if (arg == 0) {
@@ -212,7 +212,7 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
     }
     case I_GETBAND: {
       int* out = Arg<int>(arg);
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       mblk_t* first = stream_->head_rq()->q_first;
       if (first == nullptr) return ENODATA;
       if (out == nullptr) return EFAULT;
@@ -229,20 +229,20 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
       int* ms = Arg<int>(arg);
       if (ms == nullptr) return EFAULT;
       if (*ms < 0) return EINVAL;
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       closetime_ms_ = *ms;
       return 0;
     }
     case I_GETCLTIME: {
       int* ms = Arg<int>(arg);
       if (ms == nullptr) return EFAULT;
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       *ms = closetime_ms_;
       return 0;
     }
     case I_SERROPT: {
       if (arg & ~static_cast<intptr_t>(RERRMASK | WERRMASK)) return EINVAL;
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       if ((arg & RERRMASK) == RERRNORM) rerr_nonpersist_ = false;
       if ((arg & RERRMASK) == RERRNONPERSIST) rerr_nonpersist_ = true;
       if ((arg & WERRMASK) == WERRNORM) werr_nonpersist_ = false;
@@ -252,14 +252,14 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
     case I_GERROPT: {
       int* out = Arg<int>(arg);
       if (out == nullptr) return EFAULT;
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       *out = (rerr_nonpersist_ ? RERRNONPERSIST : RERRNORM) |
              (werr_nonpersist_ ? WERRNONPERSIST : WERRNORM);
       return 0;
     }
     case I_ANCHOR: {
       if (is_pipe_) return EINVAL;
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       anchor_ = stream_->module_count();
       return 0;
     }
@@ -269,7 +269,7 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
 }
 
 bool StreamHead::HungUp() {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   return strhup_;
 }
 
@@ -350,7 +350,7 @@ int StreamHead::DoIoctl(const IocRequest& req, IocResult* res) {
   mp->b_cont = data;
 
   Call call(this, 0);
-  std::unique_lock<std::mutex> l(mu_);
+  std::unique_lock<Mutex> l(mu_);
   auto fail = [&](int e) {
     freemsg(mp);
     return e;
@@ -502,7 +502,7 @@ int StreamHead::SendFlush(unsigned char flags, int band) {
 
 int StreamHead::BeginPlumb(int fflag) {
   Call call(this, fflag);
-  std::unique_lock<std::mutex> l(mu_);
+  std::unique_lock<Mutex> l(mu_);
   while (plumbing_) {
     if (NonBlocking(fflag)) return EAGAIN;
     int e = WaitLocked(l, call, absl::InfiniteFuture());
@@ -516,7 +516,7 @@ int StreamHead::BeginPlumb(int fflag) {
 
 void StreamHead::EndPlumb() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     plumbing_ = false;
   }
   wait_.WakeAll();
@@ -542,14 +542,14 @@ int StreamHead::IoctlPop(int fflag) {
   int e = 0;
   int count = stream_->module_count();
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     if (count > 0 && anchor_ > 0 && count == anchor_ && !is_pipe_ && geteuid() != 0) e = EPERM;
   }
   if (e == 0 && count == 0) e = EINVAL;
   if (e == 0) {
     cred_t cr{getuid(), getgid()};
     e = stream_->Pop(fflag, &cr);
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     if (stream_->module_count() < anchor_) anchor_ = 0;
   }
   EndPlumb();
@@ -598,7 +598,7 @@ int StreamHead::IoctlList(str_list* sl, int* rval) {
 
 int StreamHead::IoctlSetsig(pid_t pid, int events, bool extended) {
   (void)extended;
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   auto it = std::find_if(sigs_.begin(), sigs_.end(), [pid](const SigReg& r) { return r.pid == pid; });
   if (events == 0) {
     if (it == sigs_.end()) return EINVAL;
@@ -620,7 +620,7 @@ int StreamHead::IoctlSetsig(pid_t pid, int events, bool extended) {
 // ---- I_PEEK, I_NREAD ----
 
 int StreamHead::IoctlPeek(strpeek* sp, int* rval) {
-  std::unique_lock<std::mutex> l(mu_);
+  std::unique_lock<Mutex> l(mu_);
   mblk_t* mp = FirstLocked();
   int rc = 0;
   if (mp == nullptr || ((sp->flags & RS_HIPRI) && !queclass_is_hipri(mp))) {
@@ -656,7 +656,7 @@ int StreamHead::IoctlPeek(strpeek* sp, int* rval) {
 }
 
 int StreamHead::IoctlNread(int* count, int* rval) {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   queue_t* rq = stream_->head_rq();
   size_t first_bytes = rq->q_first != nullptr ? msgdsize(rq->q_first) : 0;
   *count = static_cast<int>(std::min<size_t>(first_bytes, INT_MAX));

@@ -53,7 +53,7 @@ int StreamHead::IoctlLink(int fd, bool persistent, int* rval) {
   std::shared_ptr<StreamHead> lower = f->head_ptr();
   if (lower.get() == this || lower->closed()) return EINVAL;
   {
-    std::lock_guard<std::mutex> l(lower->mu_);
+    std::lock_guard<Mutex> l(lower->mu_);
     if (lower->linked_ || lower->strhup_ || lower->strderr_ || lower->stwrerr_ ||
         lower->ioc_busy_ || lower->plumbing_) {
       return EINVAL;
@@ -92,7 +92,7 @@ int StreamHead::IoctlLink(int fd, bool persistent, int* rval) {
   if (persistent) {
     domain_->AddPersistentLink(Domain::PersistentLink{drv->major, muxid, lower});
   } else {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     links_.push_back(Link{muxid, lower});
   }
   EndPlumb();
@@ -134,7 +134,7 @@ int StreamHead::IoctlUnlink(int muxid, bool persistent) {
       todo.push_back(Link{pl.muxid, std::move(pl.lower)});
     }
   } else {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     for (auto it = links_.begin(); it != links_.end();) {
       if (muxid == MUXID_ALL || it->muxid == muxid) {
         todo.push_back(std::move(*it));
@@ -168,7 +168,7 @@ void StreamHead::Relink(std::vector<Link>& kept, bool persistent, int major) {
     if (persistent) {
       domain_->AddPersistentLink(Domain::PersistentLink{major, k.muxid, std::move(k.lower)});
     } else {
-      std::lock_guard<std::mutex> l(mu_);
+      std::lock_guard<Mutex> l(mu_);
       links_.push_back(std::move(k));
     }
   }
@@ -177,7 +177,7 @@ void StreamHead::Relink(std::vector<Link>& kept, bool persistent, int major) {
 void StreamHead::UnlinkAllOnClose() {
   std::vector<Link> todo;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     todo.swap(links_);
   }
   // The multiplexor hears of each; whatever it answers, the link goes with the stream.
@@ -224,7 +224,7 @@ int StreamHead::IoctlSendfd(int fd) {
 
 int StreamHead::IoctlRecvfd(strrecvfd* rf, int fflag) {
   Call call(this, fflag);
-  std::unique_lock<std::mutex> l(mu_);
+  std::unique_lock<Mutex> l(mu_);
   mblk_t* first;
   for (;;) {
     first = FirstLocked();
@@ -268,7 +268,7 @@ int StreamHead::IoctlFdinsert(strfdinsert* fi, int fflag) {
   if (f == nullptr) return EINVAL;
   StreamHead* target = f->head();
   {
-    std::lock_guard<std::mutex> l(target->mu_);
+    std::lock_guard<Mutex> l(target->mu_);
     int e = target->GetErrLocked(kErrRead | kErrWrite | kErrHup | kErrPlex, false);
     if (e != 0) return e;
   }
@@ -276,7 +276,7 @@ int StreamHead::IoctlFdinsert(strfdinsert* fi, int fflag) {
   if (fi->flags & ~static_cast<uint32_t>(RS_HIPRI)) return EINVAL;
   if (fi->ctlbuf.buf == nullptr) return EFAULT;
   Call call(this, fflag);
-  std::unique_lock<std::mutex> l(mu_);
+  std::unique_lock<Mutex> l(mu_);
   ssize_t rmin, rmax;
   PacketSizesLocked(&rmin, &rmax);
   if (rmax == 0) return ERANGE;
@@ -315,20 +315,20 @@ int StreamHead::PushForOpen(const std::string& module, int oflag, cred_t* cr) {
 }
 
 void StreamHead::AnchorHere() {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   anchor_ = stream_->module_count();
 }
 
 int StreamHead::Reopen(int oflag, cred_t* cr) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);
     if (strderr_ || stwrerr_) return EIO;
   }
   dev_t dev = dev_;
   int e = stream_->Reopen(&dev, oflag, cr);
   if (e != 0) return e;
   // A successful reopen heals a hangup and errors (illumos).
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<Mutex> l(mu_);
   strhup_ = strderr_ = stwrerr_ = false;
   rerror_ = werror_ = 0;
   return 0;

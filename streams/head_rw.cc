@@ -111,7 +111,7 @@ mblk_t* StreamHead::MakeDataLocked(const iovec*& iov, int& iovcnt, size_t& off, 
 
 // Sends mp down from the head (consumes it). With SO_REPLY on, an M_DATA then waits for its
 // M_REPLY and the reply's errno is the result.
-int StreamHead::SendDownLocked(std::unique_lock<std::mutex>& l, Call& call, mblk_t* mp) {
+int StreamHead::SendDownLocked(std::unique_lock<Mutex>& l, Call& call, mblk_t* mp) {
   bool want_reply = so_reply_ && DB_TYPE(mp) == M_DATA;
   if (!want_reply) {
     l.unlock();
@@ -154,7 +154,7 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   *done = 0;
   size_t total = IovRemaining(iov, iovcnt, 0);
   Call call(this, fflag);
-  std::unique_lock<std::mutex> l(mu_);
+  std::unique_lock<Mutex> l(mu_);
   if (strhup_ || stwrerr_ || linked_) {
     int e = WriteableLocked(true, true);
     if (e != 0) return e;
@@ -202,7 +202,7 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
 // Waits until an allocation of size bytes may succeed (bufcall(9F) from the head).
 // seen: the wait generation read before the allocation failed, so a release in between ends
 // the wait at once.
-int StreamHead::WaitForMemoryLocked(std::unique_lock<std::mutex>& l, Call& call, size_t size,
+int StreamHead::WaitForMemoryLocked(std::unique_lock<Mutex>& l, Call& call, size_t size,
                                     uint32_t seen) {
   bufcall_id_t id = bufcall(
       size, BPRI_MED, [](void* arg) { static_cast<WaitPoint*>(arg)->WakeAll(); }, &wait_);
@@ -229,7 +229,7 @@ mblk_t* StreamHead::FirstLocked() {
   }
 }
 
-void StreamHead::FlushPendingSigs(std::unique_lock<std::mutex>& l) {
+void StreamHead::FlushPendingSigs(std::unique_lock<Mutex>& l) {
   if (pending_sigs_.empty()) return;
   std::vector<int> sigs;
   sigs.swap(pending_sigs_);
@@ -252,7 +252,7 @@ void StreamHead::PutBackLocked(mblk_t* mp) {
 int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   *done = 0;
   Call call(this, fflag);
-  std::unique_lock<std::mutex> l(mu_);
+  std::unique_lock<Mutex> l(mu_);
   if (strderr_ || linked_) {
     int e = GetErrLocked(kErrRead | kErrPlex, false);
     if (e != 0) return e;
@@ -384,7 +384,7 @@ int StreamHead::GetMsg(strbuf* ctl, strbuf* data, int* bandp, int* flagsp, int f
                        int* more) {
   *more = 0;
   Call call(this, fflag);
-  std::unique_lock<std::mutex> l(mu_);
+  std::unique_lock<Mutex> l(mu_);
   if (strderr_ || linked_) {
     int e = GetErrLocked(kErrRead | kErrPlex, false);
     if (e != 0) return e;
@@ -551,7 +551,7 @@ int StreamHead::GetMsg(strbuf* ctl, strbuf* data, int* bandp, int* flagsp, int f
 
 int StreamHead::PutMsg(const strbuf* ctl, const strbuf* data, int band, int flags, int fflag) {
   Call call(this, fflag);
-  std::unique_lock<std::mutex> l(mu_);
+  std::unique_lock<Mutex> l(mu_);
   if (strhup_ || stwrerr_ || linked_) {
     int e = WriteableLocked(false, false);  // a hangup is ENXIO here
     if (e != 0) return e;

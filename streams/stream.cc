@@ -531,8 +531,8 @@ int Stream::Pop(int oflag, cred_t* crp) {
 // ---- qwait support ----
 
 int Stream::WaitForProgress(QueuePair* pair, uint64_t seen) {
-  std::mutex mu;  // the condition is an atomic; WaitPoint wants a lock to release
-  std::unique_lock<std::mutex> l(mu);
+  Mutex mu;  // the condition is an atomic; WaitPoint wants a lock to release
+  std::unique_lock<Mutex> l(mu);
   while (pair->wait_gen.load() == seen) {
     int rc = progress_.Wait(l, scheduler_, absl::InfiniteFuture());
     STREAMS_RULE(rc != EDEADLK, "qwait() needs something that can wake it",

@@ -39,7 +39,7 @@ void WaitPoint::WakeAll() {
   if (waiters_.load(std::memory_order_seq_cst) > 0) FutexWakeAll(&gen_);
 }
 
-int WaitPoint::Wait(std::unique_lock<std::mutex>& l, Scheduler* s, absl::Time deadline,
+int WaitPoint::Wait(std::unique_lock<Mutex>& l, Scheduler* s, absl::Time deadline,
                     const std::atomic<uint32_t>* cancel, uint32_t cancel_seen,
                     const uint32_t* seen_before) {
   // The generation first, then the cancel check: a cancel in between bumps the generation.

@@ -29,6 +29,7 @@
 #include <mutex>
 
 #include "absl/time/time.h"
+#include "streams/mutex.h"
 
 namespace ustreams {
 
@@ -47,7 +48,7 @@ class WaitPoint {
   // A condition that changes without the caller's lock (flow control below a stream head) is
   // checked after Generation() was read, and that value passed as `seen`: a wake between the
   // check and the wait then ends the wait at once (an eventcount).
-  int Wait(std::unique_lock<std::mutex>& l, Scheduler* s, absl::Time deadline,
+  int Wait(std::unique_lock<Mutex>& l, Scheduler* s, absl::Time deadline,
            const std::atomic<uint32_t>* cancel = nullptr, uint32_t cancel_seen = 0,
            const uint32_t* seen = nullptr);
   uint32_t Generation() const { return gen_.load(std::memory_order_seq_cst); }
