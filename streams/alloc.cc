@@ -4,6 +4,8 @@
 // A chunk freed on another thread than the one that allocated it goes into the freeing thread's
 // cache; each cache is bounded (kCacheBytes per class) and overflows to the system allocator, so
 // producer/consumer pairs cannot hoard memory. A thread's cache is returned when it exits.
+#include <pthread.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -115,7 +117,21 @@ struct alignas(64) Depot {
   std::vector<Batch> full;
 };
 Depot* Depots() {
-  static Depot* d = new Depot[kNumCaches];  // never destroyed: threads may exit after main
+  static Depot* d = [] {
+    auto* depots = new Depot[kNumCaches];  // never destroyed: threads may exit after main
+    // fork(): no depot lock may be copied held into the child.
+    pthread_atfork(
+        [] {
+          for (int i = 0; i < kNumCaches; i++) Depots()[i].mu.lock();
+        },
+        [] {
+          for (int i = 0; i < kNumCaches; i++) Depots()[i].mu.unlock();
+        },
+        [] {
+          for (int i = 0; i < kNumCaches; i++) new (&Depots()[i].mu) std::mutex();
+        });
+    return depots;
+  }();
   return d;
 }
 
@@ -241,6 +257,11 @@ void CountMblk(int delta) {
 }
 void CountDblk(int delta) {
   if (!t_cache_dead) Bump(t_cache.dblks, delta);
+}
+
+void AllocForkInit() {
+  (void)Depots();
+  BufcallForkInit();
 }
 
 mblk_t* AllocBareMblk() {

@@ -55,4 +55,9 @@ extern std::atomic<int64_t> g_pending_bufcalls;
 void CountMblk(int delta);
 void CountDblk(int delta);
 
+// Registers the fork handlers of the allocator's depot and of the bufcall list now, so that
+// handlers registered later (the scheduler's, which waits for its workers) run before theirs.
+void AllocForkInit();
+void BufcallForkInit();
+
 }  // namespace ustreams::internal

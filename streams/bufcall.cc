@@ -3,9 +3,12 @@
 // A plain bufcall runs in the releasing thread after the release completed, with no framework
 // lock held; qbufcall (queue.cc) hands its entries to the queue's scheduler instead, which is
 // why modules should prefer it.
+#include <pthread.h>
+
 #include <condition_variable>
 #include <list>
 #include <mutex>
+#include <new>
 #include <thread>
 
 #include "streams/alloc_internal.h"
@@ -40,7 +43,13 @@ struct BufcallList {
 };
 
 BufcallList& List() {
-  static BufcallList* l = new BufcallList;
+  static BufcallList* l = [] {
+    auto* list = new BufcallList;
+    // fork(): not copied held into the child.
+    pthread_atfork([] { List().mu.lock(); }, [] { List().mu.unlock(); },
+                   [] { new (&List().mu) std::mutex(); });
+    return list;
+  }();
   return *l;
 }
 
@@ -116,6 +125,8 @@ void BufcallMemoryAvailable() {
     l.done.notify_all();
   }
 }
+
+void BufcallForkInit() { (void)List(); }
 
 }  // namespace internal
 

@@ -85,6 +85,8 @@ void SetInnermost(const ThreadClaims& r) {
 
 }  // namespace
 
+void ClaimForkInit() { (void)Threads(); }
+
 // ---- the pool ----
 
 struct ClaimPool {

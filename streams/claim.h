@@ -47,6 +47,9 @@ class ClaimGroup {
   std::condition_variable claim_cv_;
 };
 
+// Registers the claim registry's fork handlers now (see AllocForkInit).
+void ClaimForkInit();
+
 // The innermost claim group this thread holds (putnext's fast check).
 inline thread_local ClaimGroup* t_claim_group __attribute__((tls_model("initial-exec"))) = nullptr;
 

@@ -1,10 +1,12 @@
 #include "streams/file.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <mutex>
+#include <new>
 #include <shared_mutex>
 #include <vector>
 
@@ -23,12 +25,12 @@ namespace fdtable {
 namespace {
 
 // Two levels, so a lookup never waits for the table to grow: chunks of slots indexed by the
-// descriptor's high bits, made on demand and kept. A slot is read under one of 64 striped
+// descriptor's high bits, made on demand and kept. A slot is read under one of 16 striped
 // locks, so threads using different descriptors do not share a lock's cache line.
 constexpr int kChunkBits = 10;
 constexpr size_t kChunkSize = size_t{1} << kChunkBits;
 constexpr size_t kChunks = 1024;  // descriptors below 1 Mi
-constexpr size_t kStripes = 64;
+constexpr size_t kStripes = 16;  // few enough to hold them all across fork()
 
 struct Chunk {
   std::shared_ptr<File> slots[kChunkSize];
@@ -43,7 +45,26 @@ struct Table {
 };
 
 Table& T() {
-  static Table* t = new Table;  // outlives static destructors: descriptors may close late
+  static Table* t = [] {
+    auto* table = new Table;  // outlives static destructors: descriptors may close late
+    // fork(): the child gets the table with no lock held (its descriptors are the parent's).
+    pthread_atfork(
+        [] {
+          T().grow_mu.lock();
+          for (Stripe& s : T().stripes) s.mu.lock();
+        },
+        [] {
+          for (Stripe& s : T().stripes) s.mu.unlock();
+          T().grow_mu.unlock();
+        },
+        [] {
+          // A write-locked rwlock cannot be unlocked from the child (its owner's thread id is the
+          // parent's): make the locks anew.
+          for (Stripe& s : T().stripes) new (&s.mu) std::shared_mutex();
+          new (&T().grow_mu) std::mutex();
+        });
+    return table;
+  }();
   return *t;
 }
 
@@ -105,6 +126,8 @@ std::shared_ptr<File> Remove(int fd) {
   f->head()->DropDescriptor();
   return f;
 }
+
+void ForkInit() { (void)T(); }
 
 int Count() {
   Table& t = T();

@@ -42,6 +42,8 @@ std::shared_ptr<File> Lookup(int fd);
 std::shared_ptr<File> Remove(int fd);
 // Every stream descriptor (for tests and for closing at exit).
 int Count();
+// Registers the table's fork handlers now (see AllocForkInit).
+void ForkInit();
 }  // namespace fdtable
 
 }  // namespace ustreams

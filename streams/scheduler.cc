@@ -1,10 +1,16 @@
 #include "streams/scheduler.h"
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <new>
 #include <chrono>
 
 #include "absl/container/flat_hash_map.h"
+#include "streams/alloc_internal.h"
+#include "streams/claim.h"
 #include "streams/debug.h"
+#include "streams/file.h"
 #include "streams/perimeter.h"
 #include "streams/queue_pair.h"
 #include "streams/stream.h"
@@ -25,7 +31,56 @@ class CurrentScope {
 
 const auto g_steady_base = std::chrono::steady_clock::now();
 
+// Every threaded scheduler, for fork(): the parent quiesces their workers around the fork, and
+// the child, where those threads do not exist, forgets them and starts new ones.
+struct Live {
+  std::mutex mu;
+  std::vector<Scheduler*> all;
+};
+Live& LiveSchedulers() {
+  static Live* l = new Live;  // never destroyed: schedulers may outlive static teardown
+  return *l;
+}
+
 }  // namespace
+
+void Scheduler::ForkPrepare() {
+  LiveSchedulers().mu.lock();
+  for (Scheduler* s : LiveSchedulers().all) {
+    std::unique_lock<std::mutex> l(s->mu_);
+    s->pausing_ = true;  // workers take no new work...
+    s->idle_cv_.wait(l, [s] { return s->busy_ == 0; });  // ...and finish what they run
+    l.release();  // held across fork(): nothing can change under the child's copy
+  }
+}
+
+void Scheduler::ForkParent() {
+  for (Scheduler* s : LiveSchedulers().all) {
+    s->pausing_ = false;
+    s->mu_.unlock();
+    s->cv_.notify_all();
+  }
+  LiveSchedulers().mu.unlock();
+}
+
+void Scheduler::ForkChild() {
+  new (&LiveSchedulers().mu) std::mutex();
+  for (Scheduler* s : LiveSchedulers().all) {
+    // The workers are gone: forget them without joining (their std::thread objects are left
+    // behind, never destroyed), reset the synchronisation, and start afresh if work waits.
+    new (&s->mu_) std::mutex();
+    new (&s->cv_) std::condition_variable();
+    new (&s->idle_cv_) std::condition_variable();
+    new (&s->workers_) std::vector<std::thread>();
+    s->busy_ = 0;
+    s->firing_.clear();
+    s->taken_.clear();
+    s->pausing_ = false;
+    if (!s->run_list_.empty() || !s->deferred_.empty() || s->wheel_.NextDeadline() != INT64_MAX) {
+      s->StartWorkersLocked();
+    }
+  }
+}
 
 struct Scheduler::TimerRec {
   absl::flat_hash_map<TimerId, TimerWheel::Node*> by_id;
@@ -37,7 +92,21 @@ Scheduler::Scheduler(bool deterministic, int workers, absl::Time start)
       workers_wanted_(workers < 1 ? 1 : workers),
       start_(start),
       timers_(new TimerRec),
-      virtual_now_(start) {}
+      virtual_now_(start) {
+  if (deterministic_) return;
+  static const bool registered = [] {
+    // Fork handlers prepare in the reverse order of registration: the global locks first here,
+    // so the scheduler's (which waits for its workers, who may take those locks) runs before.
+    internal::AllocForkInit();
+    internal::ClaimForkInit();
+    fdtable::ForkInit();
+    pthread_atfork(&Scheduler::ForkPrepare, &Scheduler::ForkParent, &Scheduler::ForkChild);
+    return true;
+  }();
+  (void)registered;
+  std::lock_guard<std::mutex> l(LiveSchedulers().mu);
+  LiveSchedulers().all.push_back(this);
+}
 
 std::unique_ptr<Scheduler> Scheduler::Threaded(int workers) {
   absl::Time start = absl::UnixEpoch() + absl::FromChrono(std::chrono::steady_clock::now() -
@@ -50,6 +119,10 @@ std::unique_ptr<Scheduler> Scheduler::Deterministic(absl::Time start) {
 }
 
 Scheduler::~Scheduler() {
+  if (!deterministic_) {
+    std::lock_guard<std::mutex> l(LiveSchedulers().mu);
+    std::erase(LiveSchedulers().all, this);
+  }
   {
     std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
@@ -220,6 +293,10 @@ void Scheduler::WorkerLoop() {
   std::unique_lock<std::mutex> l(mu_);
   while (!stopping_) {
     std::function<void()> work;
+    if (pausing_) {
+      cv_.wait(l);
+      continue;
+    }
     if (TakeWorkLocked(&work)) {
       busy_++;
       l.unlock();

@@ -10,6 +10,9 @@
 // Timers live on a hierarchical timing wheel (timer_wheel.h) with 1 ms ticks: adding and
 // cancelling are O(1) however many are pending.
 //
+// After fork() the child goes on: its schedulers start new workers (threads do not survive a
+// fork). The parent's workers are quiesced around the fork so no lock of theirs is copied held.
+//
 // Every drain is bounded: a worker runs at most kServiceBudget service procedures before it
 // checks timers again, and RunUntilIdle() gives up (returns false) after a configurable number
 // of steps, so a service procedure that re-enables itself forever is reported, not a hang.
@@ -90,6 +93,10 @@ class Scheduler {
   explicit Scheduler(bool deterministic, int workers, absl::Time start);
 
   void StartWorkersLocked();
+  // pthread_atfork handlers (see scheduler.cc).
+  static void ForkPrepare();
+  static void ForkParent();
+  static void ForkChild();
   void WorkerLoop();
   // Takes one unit of runnable work under mu_; returns false if none.
   bool TakeWorkLocked(std::function<void()>* out);
@@ -111,6 +118,7 @@ class Scheduler {
   TimerId next_timer_id_ = 1;
   std::vector<std::thread> workers_;
   bool stopping_ = false;
+  bool pausing_ = false;  // around fork(): workers take no work
   int busy_ = 0;                      // workers running work now
   TimerRec* timers_;                  // id index and expired-but-not-run timers
   std::vector<std::pair<TimerId, std::thread::id>> firing_;  // callbacks running now
