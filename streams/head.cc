@@ -20,6 +20,7 @@
 namespace ustreams {
 
 namespace {
+std::atomic<uint64_t> g_readiness_syscalls{0};
 module_info g_head_rinfo{0, "strrhead", 0, INFPSZ, kStrHigh, kStrLow};
 module_info g_head_winfo{0, "strwhead", 0, INFPSZ, 0, 0};
 }  // namespace
@@ -29,6 +30,8 @@ module_info g_head_winfo{0, "strwhead", 0, INFPSZ, 0, 0};
 qinit g_head_rinit{nullptr, nullptr, nullptr, nullptr, nullptr, &g_head_rinfo, nullptr};
 qinit g_head_winit{nullptr, nullptr, nullptr, nullptr, nullptr, &g_head_winfo, nullptr};
 streamtab g_head_tab{&g_head_rinit, &g_head_winit, nullptr, nullptr};
+
+uint64_t ReadinessSyscalls() { return g_readiness_syscalls.load(std::memory_order_relaxed); }
 
 const streamtab* StreamHead::HeadTab() {
   // The procedures are private members: filled in once, before any stream can use them.
@@ -205,6 +208,7 @@ void StreamHead::Raise(const Events& ev) {
   if (efd >= 0 && ev.poll != 0 && !efd_signalled_.load(std::memory_order_relaxed) &&
       !efd_signalled_.exchange(true, std::memory_order_seq_cst)) {
     (void)eventfd_write(efd, 1);
+    g_readiness_syscalls.fetch_add(1, std::memory_order_relaxed);
   }
   if (!notify_slow_.load(std::memory_order_acquire)) return;
   HeadWatcher w;
