@@ -302,26 +302,8 @@ int us_isastream(int fd) {
   return 0;
 }
 
-int us_getmsg(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int* flagsp) {
-  if (flagsp == nullptr) return Fail(EFAULT);
-  if (*flagsp != 0 && *flagsp != RS_HIPRI) return Fail(EINVAL);
-  std::shared_ptr<File> f = fdtable::Lookup(fd);
-  if (f == nullptr) return NotAStream(fd);
-  if (!CanRead(*f)) return Fail(EBADF);
-  if ((ctlptr != nullptr && ctlptr->maxlen > 0 && ctlptr->buf == nullptr) ||
-      (dataptr != nullptr && dataptr->maxlen > 0 && dataptr->buf == nullptr)) {
-    return Fail(EFAULT);
-  }
-  int more = 0;
-  int e = f->head()->GetMsg(ctlptr, dataptr, nullptr, flagsp, f->flags(), &more);
-  if (e == EAGAIN) f->head()->ClearReadiness();
-  if (e != 0) return Fail(e);
-  return more;
-}
-
-int us_getpmsg(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int* bandp, int* flagsp) {
-  if (flagsp == nullptr || bandp == nullptr) return Fail(EFAULT);
-  if (*bandp < 0 || *bandp > 255) return Fail(EINVAL);
+static int GetCommon(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int* bandp,
+                     int* flagsp) {
   std::shared_ptr<File> f = fdtable::Lookup(fd);
   if (f == nullptr) return NotAStream(fd);
   if (!CanRead(*f)) return Fail(EBADF);
@@ -334,6 +316,19 @@ int us_getpmsg(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int* bandp
   if (e == EAGAIN) f->head()->ClearReadiness();
   if (e != 0) return Fail(e);
   return more;
+}
+
+// The flags (and band) are checked before the descriptor, as illumos does.
+int us_getmsg(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int* flagsp) {
+  if (flagsp == nullptr) return Fail(EFAULT);
+  if (*flagsp != 0 && *flagsp != RS_HIPRI) return Fail(EINVAL);
+  return GetCommon(fd, ctlptr, dataptr, nullptr, flagsp);
+}
+
+int us_getpmsg(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int* bandp, int* flagsp) {
+  if (flagsp == nullptr || bandp == nullptr) return Fail(EFAULT);
+  if (*bandp < 0 || *bandp > 255) return Fail(EINVAL);
+  return GetCommon(fd, ctlptr, dataptr, bandp, flagsp);
 }
 
 static int PutCommon(int fd, const struct strbuf* ctlptr, const struct strbuf* dataptr, int band,

@@ -111,6 +111,11 @@ inline constexpr unsigned int SO_TAIL = 0x200000;
 // This project's addition (PSARC SO_REPLY case): the head waits for an M_REPLY after each M_DATA
 // it sends. Once on, it stays on for the life of the stream.
 inline constexpr unsigned int SO_REPLY = 0x400000;
+// This project's addition: the stream is a FIFO (its driver turns what is written around, up its
+// own read side). The head gives it what illumos gives a FIFO's head: SIGPIPE and EPIPE for a
+// write(2) to a hung-up stream (SNDPIPE, which I_SWROPT may clear), zero-byte writes that send
+// nothing unless SNDZERO, and I_SENDFD delivering to its own read side. Stays on once set.
+inline constexpr unsigned int SO_FIFO = 0x800000;
 
 // so_copyopt values (accepted and recorded; copies are always made here).
 inline constexpr unsigned short ZCVMSAFE = 0x0001;

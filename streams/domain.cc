@@ -65,11 +65,26 @@ void Domain::AddDeviceName(std::string_view path, std::string_view driver, int m
   names_[std::string(path)] = DeviceName{std::string(driver), minor, clone};
 }
 
+void Domain::AddDeviceAlias(std::string_view prefix, std::string_view target) {
+  if (prefix.substr(0, 5) == "/dev/") prefix.remove_prefix(5);
+  if (target.substr(0, 5) == "/dev/") target.remove_prefix(5);
+  std::lock_guard<std::mutex> l(open_mu_);
+  aliases_.emplace_back(std::string(prefix), std::string(target));
+}
+
 int Domain::Open(std::string_view path, int oflag, cred_t* cr, std::shared_ptr<StreamHead>* out) {
   std::string_view name = path;
   if (name.substr(0, 5) == "/dev/") name.remove_prefix(5);
+  std::string aliased;  // the name an alias made, when one applies
   {
     std::unique_lock<std::mutex> l(open_mu_);
+    for (const auto& [prefix, target] : aliases_) {
+      if (name.substr(0, prefix.size()) == prefix) {
+        aliased = target + std::string(name.substr(prefix.size()));
+        name = aliased;
+        break;
+      }
+    }
     auto it = names_.find(name);
     if (it != names_.end()) {
       DeviceName dn = it->second;
@@ -100,28 +115,80 @@ int Domain::OpenDevice(std::string_view name, int minor_no, bool clone, int ofla
                        std::shared_ptr<StreamHead>* out) {
   const fmodsw* drv = registry_.FindDriver(name);
   if (drv == nullptr) return ENOENT;
-  std::unique_lock<std::mutex> l(open_mu_);
-  dev_t dev = MakeDev(drv->major, minor_no);
-  if (!clone) {
-    auto it = minors_.find(dev);
-    if (it != minors_.end()) {
-      if (std::shared_ptr<StreamHead> h = it->second.lock(); h != nullptr && !h->closed()) {
-        h->AddHold();
-        l.unlock();
-        int err = h->Reopen(oflag, cr);
-        if (err != 0) {
-          Release(h, oflag);
-          return err;
+  for (;;) {
+    std::unique_lock<std::mutex> l(open_mu_);
+    dev_t dev = MakeDev(drv->major, minor_no);
+    if (!clone) {
+      auto it = minors_.find(dev);
+      if (it != minors_.end()) {
+        if (std::shared_ptr<StreamHead> h = it->second.lock(); h != nullptr && !h->closed()) {
+          h->AddHold();
+          l.unlock();
+          int err = h->Reopen(oflag, cr);  // waits for an open of the stream under way
+          if (err != 0) {
+            Release(h, oflag);
+            if (err == StreamHead::kOpenAgain) continue;  // its first open failed: start afresh
+            return err;
+          }
+          *out = std::move(h);
+          return 0;
         }
-        *out = std::move(h);
-        return 0;
       }
     }
+    return clone ? OpenClone(drv, minor_no, oflag, cr, std::move(l), out)
+                 : OpenFirst(drv, dev, oflag, cr, std::move(l), out);
   }
+}
+
+// The first open of a minor. The stream is published before its driver opens, and opens of the
+// minor meanwhile wait for this one (Stream::BeginOpen) without holding open_mu_: a driver whose
+// open waits (a FIFO's reader waiting for a writer) holds up neither the domain's other opens nor
+// the opens of its own minor that it waits for.
+int Domain::OpenFirst(const fmodsw* drv, dev_t dev, int oflag, cred_t* cr,
+                      std::unique_lock<std::mutex> l, std::shared_ptr<StreamHead>* out) {
   auto h = std::make_shared<StreamHead>(this, dev);
-  int err = h->stream().OpenDriver(drv, &dev, oflag, clone ? CLONEOPEN : 0, cr);
+  h->stream().BeginFirstOpen();
+  minors_[dev] = h;
+  open_.push_back(h);
+  std::erase_if(open_, [](const std::weak_ptr<StreamHead>& w) { return w.expired(); });
+  h->AddHold();
+  l.unlock();
+  const dev_t published = dev;
+  int err = h->stream().OpenDriver(drv, &dev, oflag, 0, cr);
+  if (err == 0 && dev != published) {
+    // The driver chose another device number (a clone open in all but name).
+    std::lock_guard<std::mutex> g(open_mu_);
+    if (auto it = minors_.find(published); it != minors_.end() && it->second.lock() == h) {
+      minors_.erase(it);
+    }
+    h->set_dev(dev);
+    minors_[dev] = h;
+  }
+  if (err == 0) err = RunAutopush(h, drv, oflag, cr);
+  const bool failed = err != 0 && !h->stream().joined();
+  if (failed) {
+    // Nobody else uses the stream: it goes, and opens waiting for it start afresh.
+    std::lock_guard<std::mutex> g(open_mu_);
+    auto it = minors_.find(h->dev());
+    if (it != minors_.end() && it->second.lock() == h) minors_.erase(it);
+  }
+  h->stream().EndOpen(failed);
+  if (err != 0) {
+    Release(h, O_NONBLOCK);
+    return err;
+  }
+  *out = std::move(h);
+  return 0;
+}
+
+// A clone open: nobody can find the stream before it has its own minor.
+int Domain::OpenClone(const fmodsw* drv, int minor_no, int oflag, cred_t* cr,
+                      std::unique_lock<std::mutex> l, std::shared_ptr<StreamHead>* out) {
+  dev_t dev = MakeDev(drv->major, minor_no);
+  auto h = std::make_shared<StreamHead>(this, dev);
+  int err = h->stream().OpenDriver(drv, &dev, oflag, CLONEOPEN, cr);
   if (err != 0) return err;
-  if (clone && dev == MakeDev(drv->major, minor_no)) {
+  if (dev == MakeDev(drv->major, minor_no)) {
     // The driver kept the device number: give the stream a minor of its own.
     int& next = next_minor_[drv->major];
     do {
@@ -134,20 +201,25 @@ int Domain::OpenDevice(std::string_view name, int minor_no, bool clone, int ofla
   std::erase_if(open_, [](const std::weak_ptr<StreamHead>& w) { return w.expired(); });
   h->AddHold();
   l.unlock();
-  // Autopush: the modules configured for this device, then its anchor.
-  Autopush::Entry ap;
-  if (autopush_.Get(drv->major, MinorOf(dev), &ap) == 0) {
-    int pushed = 0;
-    for (const std::string& m : ap.modules) {
-      err = h->PushForOpen(m, oflag, cr);
-      if (err != 0) {
-        Release(h, O_NONBLOCK);
-        return err;
-      }
-      if (++pushed == ap.anchor) h->AnchorHere();
-    }
+  err = RunAutopush(h, drv, oflag, cr);
+  if (err != 0) {
+    Release(h, O_NONBLOCK);
+    return err;
   }
   *out = std::move(h);
+  return 0;
+}
+
+// Autopush at open: the modules configured for the device, then its anchor.
+int Domain::RunAutopush(const std::shared_ptr<StreamHead>& h, const fmodsw* drv, int oflag,
+                     cred_t* cr) {
+  Autopush::Entry ap;
+  if (autopush_.Get(drv->major, MinorOf(h->dev()), &ap) != 0) return 0;
+  int pushed = 0;
+  for (const std::string& m : ap.modules) {
+    if (int err = h->PushForOpen(m, oflag, cr); err != 0) return err;
+    if (++pushed == ap.anchor) h->AnchorHere();
+  }
   return 0;
 }
 

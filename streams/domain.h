@@ -9,7 +9,8 @@
 //
 // Device names: "/dev/NAME" or "NAME" opens driver NAME: a clone device (registered so) gives a
 // new stream each time, any other driver minor 0 (every open of it shares one stream);
-// "/dev/NAME/MINOR" opens that minor; "/dev/clone/NAME" clone-opens any driver.
+// "/dev/NAME/MINOR" opens that minor; "/dev/clone/NAME" clone-opens any driver. Names added with
+// AddDeviceName and directories added with AddDeviceAlias come first.
 #pragma once
 
 #include <sys/types.h>
@@ -20,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "streams/autopush.h"
@@ -56,6 +58,10 @@ class Domain {
   // Another name for a device: opening `path` ("/dev/sad/admin", with or without "/dev/") opens
   // minor `minor` of `driver`, as a clone open if `clone`.
   void AddDeviceName(std::string_view path, std::string_view driver, int minor, bool clone);
+  // A directory of other names: opening a path that starts with `prefix` opens the path with
+  // `target` in its place, by the rules above ("/dev/streams/fifo/" for "/dev/fifo/": the LfS
+  // device tree). The first alias added that matches applies, once.
+  void AddDeviceAlias(std::string_view prefix, std::string_view target);
   // A STREAMS pipe: two heads whose write sides feed each other's read sides.
   int Pipe(std::shared_ptr<StreamHead>* a, std::shared_ptr<StreamHead>* b);
 
@@ -101,6 +107,13 @@ class Domain {
  private:
   int OpenDevice(std::string_view driver, int minor, bool clone, int oflag, cred_t* cr,
                  std::shared_ptr<StreamHead>* out);
+  // OpenDevice's new streams; each takes open_mu_ held and lets it go.
+  int OpenFirst(const fmodsw* drv, dev_t dev, int oflag, cred_t* cr,
+                std::unique_lock<std::mutex> l, std::shared_ptr<StreamHead>* out);
+  int OpenClone(const fmodsw* drv, int minor, int oflag, cred_t* cr,
+                std::unique_lock<std::mutex> l, std::shared_ptr<StreamHead>* out);
+  int RunAutopush(const std::shared_ptr<StreamHead>& h, const fmodsw* drv, int oflag,
+                  cred_t* cr);
 
   Registry registry_;
   std::unique_ptr<Scheduler> scheduler_;
@@ -111,7 +124,10 @@ class Domain {
     bool clone;
   };
   std::map<std::string, DeviceName, std::less<>> names_;  // without "/dev/"
-  std::mutex open_mu_;  // one open at a time: opens of one minor share its stream
+  std::vector<std::pair<std::string, std::string>> aliases_;  // prefix, target; without "/dev/"
+  // Guards the tables below; held while a new stream is made and published, never across the
+  // open routines of a stream others can find (Stream::BeginOpen orders those).
+  std::mutex open_mu_;
   std::map<dev_t, std::weak_ptr<StreamHead>> minors_;
   std::map<int, int> next_minor_;  // per major, for clone opens the driver left alone
   std::vector<std::weak_ptr<StreamHead>> open_;  // every stream not yet closed

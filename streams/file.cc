@@ -18,7 +18,9 @@ namespace ustreams {
 File::File(std::shared_ptr<StreamHead> head, int flags) : head_(std::move(head)), flags_(flags) {}
 
 File::~File() {
-  if (head_ != nullptr) head_->domain()->Release(head_, flags());
+  if (head_ == nullptr) return;
+  head_->FileClosed(flags());  // the driver hears of each open file's close (FileCloseFn)
+  head_->domain()->Release(head_, flags());
 }
 
 namespace fdtable {

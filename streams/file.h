@@ -18,7 +18,9 @@ class StreamHead;
 class File {
  public:
   File(std::shared_ptr<StreamHead> head, int flags);
-  ~File();  // releases the stream (with the file's flags: non-blocking closes do not drain)
+  // Tells the stream's driver the file is gone (Stream::FileClosed), then releases the stream
+  // (with the file's flags: non-blocking closes do not drain).
+  ~File();
   File(const File&) = delete;
   File& operator=(const File&) = delete;
 

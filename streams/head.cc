@@ -188,10 +188,11 @@ absl::Time StreamHead::DeadlineAfter(absl::Duration d) const {
 }
 
 int StreamHead::WaitLocked(std::unique_lock<Mutex>& l, Call& call, absl::Time deadline,
-                           const uint32_t* seen) {
+                           const uint32_t* seen, bool any_signal) {
   if (orphaned_) return EBADF;
   call.claim.Release();
-  int rc = wait_.Wait(l, &domain_->scheduler(), deadline, &cancel_gen_, call.cancel_seen, seen);
+  int rc = wait_.Wait(l, &domain_->scheduler(), deadline, &cancel_gen_, call.cancel_seen, seen,
+                      any_signal);
   l.unlock();
   call.claim.Reacquire();
   l.lock();
@@ -372,14 +373,21 @@ int StreamHead::HeadWsrv(queue_t* q) {
 }
 
 int StreamHead::WaitWritableLocked(std::unique_lock<Mutex>& l, Call& call, int band,
-                                   int fflag) {
+                                   int fflag, bool sigpipe) {
   for (;;) {
     uint32_t seen = wait_.Generation();
     if (bcanputnext(stream_->head_wq(), static_cast<unsigned char>(band))) return 0;
     if (fflag & (O_NONBLOCK | O_NDELAY)) return EAGAIN;
-    int e = WaitLocked(l, call, absl::InfiniteFuture(), &seen);
-    if (e == 0) e = GetErrLocked(kErrWrite | kErrHup | kErrPlex, false);
-    if (e != 0) return e;
+    if (int e = WaitLocked(l, call, absl::InfiniteFuture(), &seen); e != 0) return e;
+    if (int e = GetErrLocked(kErrWrite | kErrHup | kErrPlex, false); e != 0) {
+      if (sigpipe && !linked_ && (wropt_ & SNDPIPE)) {
+        // The reader of a pipe or FIFO went while the writer waited: EPIPE and SIGPIPE, as a
+        // write(2) begun then would have had (other streams keep the hangup's ENXIO).
+        pthread_kill(pthread_self(), SIGPIPE);
+        e = EPIPE;
+      }
+      return e;
+    }
   }
 }
 
@@ -396,6 +404,7 @@ void StreamHead::RecvData(queue_t* q, mblk_t* mp) {
       freemsg(mp);  // no memory for a band structure: dropped like any allocation failure
       return;
     }
+    arrivals_++;
     if (mp->b_flag & MSGMARK) mark_ = mp;
     // The "first message" signals: always for M_PCPROTO, otherwise only when this message is
     // now first and no getmsg is taking the queue apart.
@@ -609,6 +618,11 @@ void StreamHead::RecvSetopts(queue_t* q, mblk_t* mp) {
     if (f & SO_DELIM) delim_ = true;
     if (f & SO_NODELIM) delim_ = false;
     if (f & SO_REPLY) so_reply_ = true;  // for the life of the stream
+    if ((f & SO_FIFO) && !fifo_) {
+      // What illumos gives a FIFO's head at its first open: SIGPIPE on writes (sd_wput_opt).
+      fifo_ = true;
+      wropt_ |= SNDPIPE;
+    }
   }
   // New marks may leave the read queue below its low mark with a writer waiting behind.
   if (backenable_band >= 0) qbackenable(q, static_cast<unsigned char>(backenable_band));
@@ -720,8 +734,9 @@ void StreamHead::Close(int fflag) {
   }
   wait_.WakeAll();
   UnlinkAllOnClose();
-  // Let the write side drain, a module at a time, for up to the close time each; then close
-  // the modules from the top.
+  // Let the write side drain, a queue at a time, for up to the close time each; then close
+  // the modules from the top. The last round waits for the driver's queue (illumos strclose:
+  // once per queue below the head).
   cred_t cr{getuid(), getgid()};
   bool drain = !(fflag & (O_NONBLOCK | O_NDELAY));
   for (;;) {
@@ -729,7 +744,6 @@ void StreamHead::Close(int fflag) {
     if (stream_->module_count() == 0) break;
     stream_->Pop(fflag, &cr);
   }
-  if (drain && stream_->has_driver()) DrainBelow();
   if (stream_->peer() != nullptr) {
     // The other end of a pipe hangs up (through the modules on its read side).
     if (mblk_t* mp = allocb(0)) {
@@ -762,7 +776,8 @@ void StreamHead::DrainBelow() {
       if (below->q_first == nullptr) return;
       below->q_flag |= QWANTW;  // back-enables the head's write side as it drains
     }
-    if (WaitLocked(l, call, deadline, &seen) != 0) return;  // the close time passed, or a signal
+    // Any signal ends close's wait (SA_RESTART or not: close itself does not fail).
+    if (WaitLocked(l, call, deadline, &seen, /*any_signal=*/true) != 0) return;
   }
 }
 

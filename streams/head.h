@@ -114,8 +114,14 @@ class StreamHead {
   void ClearReadiness();
 
   // ---- life cycle ----
-  // An open of an existing stream (not a clone): runs each module's and the driver's open.
+  // An open of an existing stream (not a clone): waits for an open of it under way, clears a
+  // hangup and errors (illumos stropen; before the opens, so a hangup a driver sends from its
+  // open stands), then runs each module's and the driver's open. kOpenAgain: the stream's first
+  // open failed meanwhile, open the device afresh.
+  static constexpr int kOpenAgain = -1;
   int Reopen(int oflag, cred_t* cr);
+  // An open file of the stream goes (File): tells the driver (Stream::FileClosed).
+  void FileClosed(int fflag);
   // The last close: unlinks what this stream linked, drains the write side for the close time
   // (not when fflag is non-blocking), pops the modules, closes the driver.
   void Close(int fflag);
@@ -193,10 +199,13 @@ class StreamHead {
 
   // Waiting: releases the call's claim and mu_ while it waits. deadline on the scheduler's clock.
   int WaitLocked(std::unique_lock<Mutex>& l, Call& call, absl::Time deadline,
-                 const uint32_t* seen = nullptr);
+                 const uint32_t* seen = nullptr, bool any_signal = false);
   // Waits until the head's write side may send a band-`band` message (flow control below):
   // 0, EAGAIN when non-blocking, or the wait's or the stream's error (write side).
-  int WaitWritableLocked(std::unique_lock<Mutex>& l, Call& call, int band, int fflag);
+  // sigpipe (write(2)): with SNDPIPE, an error met while waiting (the reader of a pipe or FIFO
+  // went) becomes EPIPE and raises SIGPIPE, as in WriteableLocked.
+  int WaitWritableLocked(std::unique_lock<Mutex>& l, Call& call, int band, int fflag,
+                         bool sigpipe = false);
   static void WakeWriters(queue_t* wq);  // back-enable of the head's write side, in place
   absl::Time DeadlineAfter(absl::Duration d) const;
   int WaitForMemoryLocked(std::unique_lock<Mutex>& l, Call& call, size_t size,
@@ -297,6 +306,7 @@ class StreamHead {
   bool rerr_nonpersist_ = false;
   bool werr_nonpersist_ = false;
   bool linked_ = false;
+  bool fifo_ = false;  // SO_FIFO: writes come back up this stream's own read side
   bool orphaned_ = false;
   bool closing_ = false;
   bool closed_ = false;
@@ -313,6 +323,7 @@ class StreamHead {
   int anchor_ = 0;  // the module count at I_ANCHOR (0: none); popping it needs privilege
   bool plumbing_ = false;  // an I_PUSH/I_POP/I_LINK/I_UNLINK is under way
   bool getmsg_in_progress_ = false;
+  uint64_t arrivals_ = 0;  // messages queued at the head so far (M_READ's resend rule)
   mblk_t* mark_ = nullptr;  // the last MSGMARK message queued (I_ATMARK LASTMARK)
   std::vector<int> pending_sigs_;  // M_SIGs taken off the front, delivered after mu_ is let go
 

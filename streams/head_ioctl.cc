@@ -621,7 +621,9 @@ int StreamHead::IoctlSetsig(pid_t pid, int events, bool extended) {
 
 int StreamHead::IoctlPeek(strpeek* sp, int* rval) {
   std::unique_lock<Mutex> l(mu_);
-  mblk_t* mp = FirstLocked();
+  // M_SIGs at the front are skipped, not delivered: a peek takes nothing away.
+  mblk_t* mp = stream_->head_rq()->q_first;
+  while (mp != nullptr && DB_TYPE(mp) == M_SIG) mp = mp->b_next;
   int rc = 0;
   if (mp == nullptr || ((sp->flags & RS_HIPRI) && !queclass_is_hipri(mp))) {
     *rval = 0;
@@ -651,7 +653,6 @@ int StreamHead::IoctlPeek(strpeek* sp, int* rval) {
     copy_part(&sp->databuf, mp, false);
     *rval = (sp->ctlbuf.len == -1 && sp->databuf.len == -1) ? 0 : 1;
   }
-  FlushPendingSigs(l);
   return rc;
 }
 

@@ -196,9 +196,15 @@ int StreamHead::IoctlSendfd(int fd) {
     // A plain descriptor of the process travels as a duplicate.
     if (fcntl(fd, F_GETFD) < 0) return EBADF;
   }
-  if (HungUp()) return ENXIO;
-  Stream* peer = stream_->peer();
-  if (peer == nullptr) return EINVAL;  // only pipes have a head at the other end
+  bool fifo;
+  {
+    std::lock_guard<Mutex> l(mu_);
+    if (strhup_) return ENXIO;
+    fifo = fifo_;
+  }
+  // The head that receives: the other end of a pipe, or a FIFO's own (its writes come back).
+  Stream* peer = fifo ? stream_.get() : stream_->peer();
+  if (peer == nullptr) return EINVAL;  // only pipes and FIFOs have a head to send to
   queue_t* prq = peer->head_rq();
   {
     std::lock_guard<std::mutex> ql(prq->q_lock);
@@ -320,18 +326,32 @@ void StreamHead::AnchorHere() {
 }
 
 int StreamHead::Reopen(int oflag, cred_t* cr) {
+  if (!stream_->BeginOpen()) return kOpenAgain;
   {
     std::lock_guard<Mutex> l(mu_);
-    if (strderr_ || stwrerr_) return EIO;
+    if (strderr_ || stwrerr_) {
+      stream_->EndOpen();
+      return EIO;
+    }
+    // A reopen heals a hangup and errors (illumos stropen, whatever the opens answer). Before
+    // the opens: a driver that hangs the stream up again from its open (a FIFO without a
+    // writer) is not undone.
+    strhup_ = strderr_ = stwrerr_ = false;
+    rerror_ = werror_ = 0;
   }
   dev_t dev = dev_;
   int e = stream_->Reopen(&dev, oflag, cr);
-  if (e != 0) return e;
-  // A successful reopen heals a hangup and errors (illumos).
-  std::lock_guard<Mutex> l(mu_);
-  strhup_ = strderr_ = stwrerr_ = false;
-  rerror_ = werror_ = 0;
-  return 0;
+  stream_->EndOpen();
+  return e;
+}
+
+void StreamHead::FileClosed(int fflag) {
+  {
+    std::lock_guard<Mutex> l(mu_);
+    if (closing_) return;  // closed with its domain already
+  }
+  cred_t cr{getuid(), getgid()};
+  stream_->FileClosed(fflag, &cr);
 }
 
 }  // namespace ustreams

@@ -165,8 +165,9 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   if (rmin > 0 && (static_cast<ssize_t>(total) < rmin || static_cast<ssize_t>(total) > rmax)) {
     return ERANGE;
   }
-  // A pipe sends nothing for a zero-byte write unless SNDZERO asks for a zero-length message.
-  if (total == 0 && is_pipe_ && !(wropt_ & SNDZERO)) return 0;
+  // A pipe or FIFO sends nothing for a zero-byte write unless SNDZERO asks for a zero-length
+  // message.
+  if (total == 0 && (is_pipe_ || fifo_) && !(wropt_ & SNDZERO)) return 0;
   size_t off = 0;
   size_t resid = total;
   bool first = true;
@@ -174,7 +175,9 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
     size_t n = std::min(resid, static_cast<size_t>(rmax));
     // Flow control, band 0. After the first packet a wait that cannot happen ends the write
     // with what was sent.
-    if (int e = WaitWritableLocked(l, call, 0, fflag); e != 0) return first ? e : 0;
+    if (int e = WaitWritableLocked(l, call, 0, fflag, /*sigpipe=*/true); e != 0) {
+      return first ? e : 0;
+    }
     uint32_t seen = wait_.Generation();
     const iovec* save_iov = iov;
     int save_cnt = iovcnt;
@@ -261,13 +264,19 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   size_t resid = IovRemaining(iov, iovcnt, 0);
   bool copied = false;
   int rc = 0;
+  // M_READ goes down once per wait for data: again only after data came (the head's waits are
+  // shared, so a wake-up for an ioctl or a back-enable is no new read).
+  bool mread_sent = false;
+  uint64_t mread_arrivals = 0;
   for (;;) {
     mblk_t* first = FirstLocked();
     if (first == nullptr) {
       if (strhup_) break;                 // EOF once the queue is drained
       if (copied && !delim_) break;       // byte stream: return what we have
       if (resid == 0) break;              // a zero-byte read never waits
-      if (mread_) {
+      if (mread_ && (!mread_sent || arrivals_ != mread_arrivals)) {
+        mread_sent = true;
+        mread_arrivals = arrivals_;
         // Tell the modules below a reader waits, and for how much (M_READ).
         if (mblk_t* rd = allocb(sizeof(ssize_t))) {
           DB_TYPE(rd) = M_READ;

@@ -695,6 +695,14 @@ void FlushAsModule(queue_t* q, mblk_t* mp) {
   putnext(q, mp);
 }
 
+void PassAlong(queue_t* q, mblk_t* mp) {
+  if (DB_TYPE(mp) == M_FLUSH) {
+    FlushAsModule(q, mp);
+  } else {
+    putnext(q, mp);
+  }
+}
+
 void FlushAsDriver(queue_t* wq, mblk_t* mp) {
   unsigned char flags = *mp->b_rptr;
   auto flush = [mp](queue_t* fq) { FlushAsMessageSays(fq, mp); };
@@ -816,12 +824,18 @@ void qwait(queue_t* q) {
   }
 }
 
-int qwait_sig(queue_t* q) {
+int qwait_sig(queue_t* q) { return qwait_sig_since(q, qwait_progress(q)); }
+
+uint64_t qwait_progress(queue_t* q) { return q->q_pair->wait_gen.load(); }
+
+int qwait_sig_since(queue_t* q, uint64_t seen) {
   internal::QueuePair* pair = q->q_pair;
   internal::SyncQ* sq = q->q_syncq;
-  uint64_t seen = pair->wait_gen.load();
   if (sq != nullptr) sq->Leave();
+  // An open that waits lets the stream's other opens in: it may be waiting for one of them.
+  const bool left_open = q->q_stream->LeaveOpenForWait();
   int rc = q->q_stream->WaitForProgress(pair, seen);
+  if (left_open) q->q_stream->ReturnFromWait();
   if (sq != nullptr) sq->EnterBlocking(q->q_stream->scheduler());
   return rc == EINTR ? 0 : 1;
 }

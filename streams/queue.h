@@ -212,6 +212,9 @@ void qbackenable(queue_t* q, unsigned char band);
 // Both consume mp. A module's put procedure calls FlushAsModule for every M_FLUSH it sees.
 void FlushAsModule(queue_t* q, mblk_t* mp);
 void FlushAsDriver(queue_t* wq, mblk_t* mp);
+// What a module does with a message it has no business with: putnext, or FlushAsModule for an
+// M_FLUSH. Consumes mp.
+void PassAlong(queue_t* q, mblk_t* mp);
 
 // Lifecycle, callbacks and waits (qprocson(9F), qtimeout(9F), qbufcall(9F), qwait(9F)).
 void qprocson(queue_t* q);
@@ -231,9 +234,18 @@ bufcall_id_t qbufcall(queue_t* q, size_t size, unsigned int pri, void (*func)(vo
 void qunbufcall(queue_t* q, bufcall_id_t id);
 
 // For open and close routines: leaves the perimeter and waits until a service procedure or a
-// callback of this queue pair has run. qwait_sig returns 0 if the wait was interrupted.
+// callback of this queue pair has run. qwait_sig returns 0 if the wait was interrupted. An open
+// routine waiting here also lets other opens of its stream run (stream.h, BeginOpen).
 void qwait(queue_t* q);
 int qwait_sig(queue_t* q);
+// qwait_sig() in two steps, for a module without a perimeter (D_MP), where nothing keeps a
+// service procedure from running between the caller's look at its own state and its wait (a
+// wake-up lost). This library's addition: read qwait_progress() where the state is looked at
+// (under the module's own lock), then wait with qwait_sig_since(), which returns at once if a
+// service procedure or callback of the pair has completed since. qwait_sig(q) is
+// qwait_sig_since(q, qwait_progress(q)), taken inside the perimeter.
+uint64_t qwait_progress(queue_t* q);
+int qwait_sig_since(queue_t* q, uint64_t progress);
 
 }  // namespace ustreams
 

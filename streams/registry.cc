@@ -11,7 +11,7 @@ Registry::Registry() = default;
 Registry::~Registry() = default;
 
 absl::Status Registry::Register(std::string_view name, const streamtab* str, int flags,
-                                bool driver, bool clone) {
+                                bool driver, bool clone, FileCloseFn file_close) {
   const char* kind = driver ? "driver" : "module";
   const std::string n(name);  // Debian's Abseil has its own string_view
   if (name.empty() || name.size() > FMNAMESZ) {
@@ -46,6 +46,7 @@ absl::Status Registry::Register(std::string_view name, const streamtab* str, int
   if ((flags & (D_MP | D_MTQPAIR | D_MTPERQ)) == 0) sw->permod = std::make_unique<internal::SyncQ>();
   if (driver) {
     sw->clone = clone;
+    sw->file_close = file_close;
     by_major_.push_back(sw.get());
     sw->major = static_cast<int>(by_major_.size());
   }
@@ -54,12 +55,17 @@ absl::Status Registry::Register(std::string_view name, const streamtab* str, int
 }
 
 absl::Status Registry::RegisterModule(std::string_view name, const streamtab* str, int flags) {
-  return Register(name, str, flags, false, false);
+  return Register(name, str, flags, false, false, nullptr);
 }
 
 absl::Status Registry::RegisterDriver(std::string_view name, const streamtab* str, int flags,
                                       bool clone) {
-  return Register(name, str, flags, true, clone);
+  return Register(name, str, flags, true, clone, nullptr);
+}
+
+absl::Status Registry::RegisterDriver(std::string_view name, const streamtab* str, int flags,
+                                      bool clone, FileCloseFn file_close) {
+  return Register(name, str, flags, true, clone, file_close);
 }
 
 const fmodsw* Registry::FindDriverByMajor(int major) const {

@@ -21,6 +21,15 @@ class SyncQ;
 
 // FMNAMESZ (streams/stropts.h) bounds module and driver names.
 
+// This library's extension for drivers that count their opens (the FIFO driver counts readers
+// and writers). A driver's open routine runs at every open of its stream, but its close routine
+// only at the last close; this callback balances the opens: it runs each time an open file of
+// one of the driver's streams goes away (the last close(2) of an open file description, however
+// many descriptors shared it), with the file's open flags, on the driver's read queue and inside
+// its perimeter, before the stream's last close if that follows. Holds that are not files
+// (multiplexor links) do not call it, nor does an open that failed.
+using FileCloseFn = void (*)(queue_t* rq, int fflag, cred_t* crp);
+
 struct fmodsw {
   std::string name;
   const streamtab* str;
@@ -28,6 +37,7 @@ struct fmodsw {
   bool is_driver;
   bool clone = false;  // a driver whose every open is a clone open (like /dev/tcp)
   int major = -1;      // drivers: the major number of their devices (registration order, from 1)
+  FileCloseFn file_close = nullptr;  // drivers: see FileCloseFn
   // The perimeter shared by every instance of a D_MTPERMOD module.
   std::unique_ptr<internal::SyncQ> permod;
 };
@@ -46,6 +56,9 @@ class Registry {
   // clone: opening "/dev/NAME" is a clone open (each open a new stream).
   absl::Status RegisterDriver(std::string_view name, const streamtab* str, int flags,
                               bool clone = false);
+  // A driver that is told of each open file's close (see FileCloseFn).
+  absl::Status RegisterDriver(std::string_view name, const streamtab* str, int flags, bool clone,
+                              FileCloseFn file_close);
 
   const fmodsw* FindModule(std::string_view name) const;
   const fmodsw* FindDriver(std::string_view name) const;
@@ -55,7 +68,7 @@ class Registry {
 
  private:
   absl::Status Register(std::string_view name, const streamtab* str, int flags, bool driver,
-                        bool clone);
+                        bool clone, FileCloseFn file_close);
 
   absl::flat_hash_map<std::string, std::unique_ptr<fmodsw>> modules_;
   absl::flat_hash_map<std::string, std::unique_ptr<fmodsw>> drivers_;

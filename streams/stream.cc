@@ -401,7 +401,8 @@ void Stream::ProcsOff(QueuePair* pair) {
 
 // ---- open, push, pop ----
 
-int Stream::OpenPair(QueuePair* pair, dev_t* devp, int oflag, int sflag, cred_t* crp) {
+int Stream::OpenPair(QueuePair* pair, dev_t* devp, int oflag, int sflag, cred_t* crp,
+                     bool first_driver_open) {
   qinit* qi = pair->rq.q_qinfo;
   int err = 0;
   if (qi->qi_qopen != nullptr) {
@@ -411,7 +412,7 @@ int Stream::OpenPair(QueuePair* pair, dev_t* devp, int oflag, int sflag, cred_t*
     if (sq != nullptr) sq->Leave();
   }
   if (err == 0 && !pair->procs_on) ProcsOn(pair);
-  if (err != 0 && pair->procs_on) ProcsOff(pair);
+  if (err != 0 && pair->procs_on && !(first_driver_open && joined())) ProcsOff(pair);
   return err;
 }
 
@@ -462,8 +463,8 @@ int Stream::OpenDriver(const fmodsw* driver, dev_t* devp, int oflag, int sflag, 
     }
     Relink();
   }
-  int err = OpenPair(pair, devp, oflag, sflag, crp);
-  if (err != 0) {
+  int err = OpenPair(pair, devp, oflag, sflag, crp, /*first_driver_open=*/true);
+  if (err != 0 && !joined()) {
     {
       PlumbingScope plumb(this);
       {
@@ -526,6 +527,78 @@ int Stream::Pop(int oflag, cred_t* crp) {
   }
   FreePair(pair);
   return 0;
+}
+
+// ---- opens ----
+
+void Stream::BeginFirstOpen() {
+  std::lock_guard<std::mutex> l(open_mu_);
+  open_busy_ = true;
+  open_owner_ = std::this_thread::get_id();
+  first_open_ = true;
+  joined_ = false;
+  first_failed_ = false;
+}
+
+bool Stream::BeginOpen() {
+  std::unique_lock<std::mutex> l(open_mu_);
+  open_cv_.wait(l, [this] { return !open_busy_; });
+  if (first_failed_) return false;
+  open_busy_ = true;
+  open_owner_ = std::this_thread::get_id();
+  // Only while the first open waits in qwait(): the driver's instance is shared from now on,
+  // and the first open failing can no longer take the stream away.
+  if (first_open_) joined_ = true;
+  return true;
+}
+
+void Stream::EndOpen(bool first_failed) {
+  {
+    std::lock_guard<std::mutex> l(open_mu_);
+    if (first_open_ && first_failed && !joined_) first_failed_ = true;
+    first_open_ = false;
+    open_busy_ = false;
+    open_owner_ = std::thread::id();
+  }
+  open_cv_.notify_all();
+}
+
+bool Stream::joined() const {
+  std::lock_guard<std::mutex> l(open_mu_);
+  return joined_;
+}
+
+bool Stream::LeaveOpenForWait() {
+  {
+    std::lock_guard<std::mutex> l(open_mu_);
+    if (!open_busy_ || open_owner_ != std::this_thread::get_id()) return false;
+    open_busy_ = false;
+    open_owner_ = std::thread::id();
+  }
+  open_cv_.notify_all();
+  return true;
+}
+
+void Stream::ReturnFromWait() {
+  std::unique_lock<std::mutex> l(open_mu_);
+  open_cv_.wait(l, [this] { return !open_busy_; });
+  open_busy_ = true;
+  open_owner_ = std::this_thread::get_id();
+}
+
+void Stream::FileClosed(int fflag, cred_t* crp) {
+  QueuePair* drv;
+  {
+    std::lock_guard<std::mutex> l(pairs_mu_);
+    if (!has_driver_) return;
+    drv = pairs_.back();
+  }
+  if (drv->mod == nullptr || drv->mod->file_close == nullptr) return;
+  // As a close routine runs: inside the driver's perimeter, taking claims as it sends.
+  internal::SyncQ* sq = drv->rq.q_syncq;
+  if (sq != nullptr) sq->EnterBlocking(scheduler_);
+  drv->mod->file_close(&drv->rq, fflag, crp);
+  if (sq != nullptr) sq->Leave();
 }
 
 // ---- qwait support ----

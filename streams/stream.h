@@ -30,6 +30,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "streams/claim.h"
@@ -55,7 +56,10 @@ class Stream {
   Stream& operator=(const Stream&) = delete;
 
   // Opens the driver at the bottom. sflag is 0 or CLONEOPEN. Returns 0 or an errno (the open
-  // routine's, or ENXIO for a module registration, EBUSY if a driver is already open).
+  // routine's, or ENXIO for a module registration, EBUSY if a driver is already open). A driver
+  // whose open failed leaves the stream, unless another open joined the stream while this one
+  // waited in qwait() (see BeginOpen): the failure is then this opener's alone, the driver stays
+  // (its close runs at the last close), and the driver must have kept what the other open uses.
   int OpenDriver(const fmodsw* driver, dev_t* devp, int oflag, int sflag, cred_t* crp);
   // Pushes a module just below the head and calls its open (sflag MODOPEN). Returns 0 or errno
   // (EINVAL for a driver registration or no driver yet, the open routine's error otherwise).
@@ -65,6 +69,24 @@ class Stream {
   // Another open of this stream: calls each module's open (MODOPEN) from the top, then the
   // driver's. Returns the first error.
   int Reopen(dev_t* devp, int oflag, cred_t* crp);
+  // Opens of a stream run one at a time (illumos STWOPEN): its first open (the driver's open and
+  // autopush, by the domain, before anyone else can find the stream) and each later one. An open
+  // or close routine waiting in qwait() lets the next open in meanwhile: it may be waiting for
+  // that very open (a FIFO's reader waits for a writer).
+  void BeginFirstOpen();
+  // A later open: waits for the one under way and takes its place. False if the stream's first
+  // open failed meanwhile (the caller opens the device afresh).
+  bool BeginOpen();
+  // first_failed: the first open failed and nobody joined it; later opens give up.
+  void EndOpen(bool first_failed = false);
+  // Another open began while the first one was under way (waiting in qwait()).
+  bool joined() const;
+  // qwait() in an open routine: if this thread's open holds the stream's opens, lets them go
+  // (returns true); ReturnFromWait() takes them back.
+  bool LeaveOpenForWait();
+  void ReturnFromWait();
+  // An open file of the stream went away: the driver's FileCloseFn (registry.h), if it has one.
+  void FileClosed(int fflag, cred_t* crp);
   // Joins two driverless streams made for each other (pipe_peer) into a pipe.
   static void Twist(Stream* a, Stream* b);
   Stream* peer() const { return peer_; }
@@ -116,7 +138,9 @@ class Stream {
   // pairs_mu_ of both ends.
   void Relink();
   void SetPairMt(internal::QueuePair* pair, const fmodsw* sw);
-  int OpenPair(internal::QueuePair* pair, dev_t* devp, int oflag, int sflag, cred_t* crp);
+  // first_driver_open: a failure leaves the pair as it is if another open joined (joined()).
+  int OpenPair(internal::QueuePair* pair, dev_t* devp, int oflag, int sflag, cred_t* crp,
+               bool first_driver_open = false);
   void ClosePair(internal::QueuePair* pair, int oflag, cred_t* crp);
 
   Scheduler* const scheduler_;
@@ -130,6 +154,15 @@ class Stream {
   void (*head_wake_)(queue_t*) = nullptr;  // saved while linked under a multiplexor
 
   WaitPoint progress_;  // qwait()
+
+  // Opens (BeginOpen).
+  mutable std::mutex open_mu_;
+  std::condition_variable open_cv_;
+  bool open_busy_ = false;            // an open holds the stream's opens
+  std::thread::id open_owner_;        // the thread of that open
+  bool first_open_ = false;           // the first open is under way
+  bool joined_ = false;               // another open began during it
+  bool first_failed_ = false;         // it failed, and nobody joined
 };
 
 // Holds a claim on a stream for its scope (nullptr: no-op). A caller that must wait lets go of

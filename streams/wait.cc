@@ -41,7 +41,7 @@ void WaitPoint::WakeAll() {
 
 int WaitPoint::Wait(std::unique_lock<Mutex>& l, Scheduler* s, absl::Time deadline,
                     const std::atomic<uint32_t>* cancel, uint32_t cancel_seen,
-                    const uint32_t* seen_before) {
+                    const uint32_t* seen_before, bool any_signal) {
   // The generation first, then the cancel check: a cancel in between bumps the generation.
   uint32_t seen = seen_before != nullptr ? *seen_before : gen_.load(std::memory_order_seq_cst);
   if (Cancelled(cancel, cancel_seen)) return EINTR;
@@ -67,6 +67,9 @@ int WaitPoint::Wait(std::unique_lock<Mutex>& l, Scheduler* s, absl::Time deadlin
     if (rc == 0 && Cancelled(cancel, cancel_seen)) rc = EINTR;
     return rc;
   }
+  if (deadline != absl::InfiniteFuture() && (s != nullptr ? s->Now() : absl::Now()) >= deadline) {
+    return ETIME;
+  }
   l.unlock();
   // Spin a little before sleeping: the other side of a pipe or a busy stream usually answers
   // within microseconds, and a futex sleep and wake cost two system calls and a context switch
@@ -80,20 +83,42 @@ int WaitPoint::Wait(std::unique_lock<Mutex>& l, Scheduler* s, absl::Time deadlin
     __builtin_ia32_pause();
 #endif
   }
-  waiters_.fetch_add(1, std::memory_order_seq_cst);
   int rc;
-  if (deadline == absl::InfiniteFuture()) {
+  if (any_signal) {
+    // A futex wait with a timeout ends with EINTR after any handler: what this wait wants.
+    absl::Duration left = deadline == absl::InfiniteFuture()
+                              ? absl::Hours(24 * 365)
+                              : deadline - (s != nullptr ? s->Now() : absl::Now());
+    timespec ts = absl::ToTimespec(left > absl::ZeroDuration() ? left : absl::ZeroDuration());
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
+    rc = FutexWait(&gen_, seen, &ts);
+    waiters_.fetch_sub(1, std::memory_order_seq_cst);
+  } else if (deadline == absl::InfiniteFuture()) {
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
     rc = FutexWait(&gen_, seen, nullptr);
+    waiters_.fetch_sub(1, std::memory_order_seq_cst);
+  } else if (s != nullptr) {
+    // Linux never restarts a futex wait that has a timeout, whatever SA_RESTART says; so the
+    // deadline is a timer of the scheduler's that wakes this point, and the wait itself has
+    // none: a handler with SA_RESTART lets it go on, as it would a system call.
+    // Woken by the timer, the caller re-checks its condition and calls again, and the check at
+    // the top reports the timeout; a real wake at the deadline is not lost that way.
+    Scheduler::TimerId t = s->AddTimer(deadline, [this] { WakeAll(); });
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
+    rc = FutexWait(&gen_, seen, nullptr);
+    waiters_.fetch_sub(1, std::memory_order_seq_cst);
+    s->CancelTimer(t);  // waits for it if it is firing: `this` outlives it
   } else {
-    absl::Duration left = deadline - (s != nullptr ? s->Now() : absl::Now());
+    absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) {
       rc = ETIMEDOUT;
     } else {
       timespec ts = absl::ToTimespec(left);
+      waiters_.fetch_add(1, std::memory_order_seq_cst);
       rc = FutexWait(&gen_, seen, &ts);
+      waiters_.fetch_sub(1, std::memory_order_seq_cst);
     }
   }
-  waiters_.fetch_sub(1, std::memory_order_seq_cst);
   l.lock();
   if (rc == ETIMEDOUT) return ETIME;
   if (rc == EINTR || Cancelled(cancel, cancel_seen)) return EINTR;

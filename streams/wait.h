@@ -15,9 +15,10 @@
 // microseconds costs neither side a system call.
 //
 // The futex sleep is a system call, so signals behave as they do for read(2): a handler installed
-// with SA_RESTART lets the wait go on, one without makes it end with EINTR. (A wait with a
-// deadline ends with EINTR after any handler, as poll(2) does.) An embedder may also cancel the
-// waits of a stream: they end with EINTR too.
+// with SA_RESTART lets the wait go on, one without makes it end with EINTR. A deadline is a
+// timer of the scheduler's that wakes the point, not a timeout of the futex (Linux would end
+// such a wait with EINTR after any handler). An embedder may also cancel the waits of a stream:
+// they end with EINTR too.
 //
 // With a deterministic scheduler there are no other threads to wait for: Wait() runs the
 // scheduler's work and moves its virtual clock to the next timer (or to the deadline) until the
@@ -48,9 +49,12 @@ class WaitPoint {
   // A condition that changes without the caller's lock (flow control below a stream head) is
   // checked after Generation() was read, and that value passed as `seen`: a wake between the
   // check and the wait then ends the wait at once (an eventcount).
+  //
+  // any_signal: any signal handler ends the wait with EINTR, SA_RESTART or not (a wait that is
+  // not a system call's, like close's wait for the write side to drain).
   int Wait(std::unique_lock<Mutex>& l, Scheduler* s, absl::Time deadline,
            const std::atomic<uint32_t>* cancel = nullptr, uint32_t cancel_seen = 0,
-           const uint32_t* seen = nullptr);
+           const uint32_t* seen = nullptr, bool any_signal = false);
   uint32_t Generation() const { return gen_.load(std::memory_order_seq_cst); }
 
   int waiters() const { return waiters_.load(std::memory_order_relaxed); }

@@ -239,24 +239,16 @@ bool HandleIoctl(queue_t* wq, mblk_t* mp) {
 
 // ---- put procedures, open and close ----
 
-void PassOn(queue_t* q, mblk_t* mp) {
-  if (DB_TYPE(mp) == M_FLUSH) {
-    FlushAsModule(q, mp);  // consumes mp
-  } else {
-    putnext(q, mp);  // consumes mp
-  }
-}
-
 int TraceWput(queue_t* q, mblk_t* mp) {
   if (DB_TYPE(mp) == M_IOCTL && HandleIoctl(q, mp)) return 0;
   Record(q, mp);
-  PassOn(q, mp);
+  PassAlong(q, mp);
   return 0;
 }
 
 int TraceRput(queue_t* q, mblk_t* mp) {
   Record(q, mp);
-  PassOn(q, mp);
+  PassAlong(q, mp);
   return 0;
 }
 

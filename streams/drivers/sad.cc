@@ -358,6 +358,7 @@ absl::Status RegisterSad(Domain& d) {
 absl::Status RegisterStandardDrivers(Domain& d) {
   if (absl::Status s = RegisterEcho(d.registry()); !s.ok()) return s;
   if (absl::Status s = RegisterNuls(d.registry()); !s.ok()) return s;
+  if (absl::Status s = RegisterFifo(d); !s.ok()) return s;
   return RegisterSad(d);
 }
 

@@ -1,5 +1,5 @@
 // The composition root of the framework's standard parts: registers in a domain the drivers
-// (echo, nuls, sad) and the pushable modules (null, echo, trace, pcap, fault) that come with
+// (echo, nuls, fifo, sad) and the pushable modules (null, echo, trace, pcap, fault) that come with
 // ustreams. The C API's default domain is set up with it; an embedder building its own domain
 // calls it too, or registers a subset itself.
 #pragma once

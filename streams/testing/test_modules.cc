@@ -20,6 +20,8 @@ namespace {
 
 // ---- ctlmod ----
 
+std::atomic<int> g_ctl_ignored{0};
+
 struct CtlState {
   std::atomic<int> down_data{0};
   queue_t* wq = nullptr;
@@ -83,6 +85,7 @@ int CtlWput(queue_t* q, mblk_t* mp) {
       }
       if (ioc->ioc_cmd == CTL_IGNORE) {
         freemsg(mp);
+        g_ctl_ignored++;
         return 0;
       }
       if (ioc->ioc_cmd == CTL_DELAY_ACK) {
@@ -547,7 +550,30 @@ struct TdrvState {
   std::atomic<int> opens{0};
   int first_sflag = 0;
   std::atomic<int> fail_reopen{0};
+  std::atomic<bool> hold{false};
+  queue_t* wq = nullptr;
+  std::mutex mu;
+  timeout_id_t poll_id = 0;  // the QWANTW poller while holding
 };
+
+std::atomic<int> g_tdrv_drain_waits{0};
+
+// Counts (and takes back) a request for a back-enable on the write queue: someone waits for
+// it to drain.
+void TdrvNoticeWait(queue_t* wq) {
+  std::lock_guard<std::mutex> l(wq->q_lock);
+  if (wq->q_flag & QWANTW) {
+    wq->q_flag &= ~QWANTW;
+    g_tdrv_drain_waits++;
+  }
+}
+
+void TdrvPoll(void* arg) {
+  auto* st = static_cast<TdrvState*>(arg);
+  TdrvNoticeWait(st->wq);
+  std::lock_guard<std::mutex> l(st->mu);
+  if (st->poll_id != 0) st->poll_id = qtimeout(st->wq, TdrvPoll, st, drv_usectohz(1000));
+}
 
 int TdrvOpen(queue_t* q, dev_t* devp, int, int sflag, cred_t*) {
   if (sflag == MODOPEN) return ENXIO;  // a driver, not a module
@@ -561,14 +587,23 @@ int TdrvOpen(queue_t* q, dev_t* devp, int, int sflag, cred_t*) {
   auto* st = new TdrvState;
   st->opens = 1;
   st->first_sflag = sflag;
+  st->wq = WR(q);
   q->q_ptr = WR(q)->q_ptr = st;
   qprocson(q);
   return 0;
 }
 
 int TdrvClose(queue_t* q, int, cred_t*) {
+  auto* st = static_cast<TdrvState*>(q->q_ptr);
+  timeout_id_t id;
+  {
+    std::lock_guard<std::mutex> l(st->mu);
+    id = std::exchange(st->poll_id, 0);
+  }
+  if (id != 0) quntimeout(q, id);
+  if (st->hold) TdrvNoticeWait(st->wq);  // a wait the poller had no time to see
   qprocsoff(q);
-  delete static_cast<TdrvState*>(q->q_ptr);
+  delete st;
   q->q_ptr = WR(q)->q_ptr = nullptr;
   return 0;
 }
@@ -578,6 +613,12 @@ int TdrvWput(queue_t* q, mblk_t* mp) {
   switch (DB_TYPE(mp)) {
     case M_DATA:
     case M_PROTO:
+      if (st->hold) {
+        if (!putq(q, mp)) freemsg(mp);  // no service procedure: it stays
+        return 0;
+      }
+      qreply(q, mp);
+      return 0;
     case M_PCPROTO:
       qreply(q, mp);
       return 0;
@@ -593,14 +634,23 @@ int TdrvWput(queue_t* q, mblk_t* mp) {
         case TDRV_SFLAG:
           miocack(q, mp, 0, st->first_sflag);
           return 0;
-        case TDRV_FAIL_REOPEN: {
-          int e = 0;
+        case TDRV_FAIL_REOPEN:
+        case TDRV_HOLD: {
+          int v = 0;
           if (miocpullup(mp, sizeof(int)) != 0) {
             miocnak(q, mp, 0, EINVAL);
             return 0;
           }
-          std::memcpy(&e, mp->b_cont->b_rptr, sizeof(e));
-          st->fail_reopen = e;
+          std::memcpy(&v, mp->b_cont->b_rptr, sizeof(v));
+          if (ioc->ioc_cmd == TDRV_HOLD) {
+            st->hold = v != 0;
+            std::lock_guard<std::mutex> l(st->mu);
+            if (st->hold && st->poll_id == 0) {
+              st->poll_id = qtimeout(q, TdrvPoll, st, drv_usectohz(1000));
+            }
+          } else {
+            st->fail_reopen = v;
+          }
           miocack(q, mp, 0, 0);
           return 0;
         }
@@ -639,5 +689,9 @@ absl::Status RegisterTestModules(Registry& registry) {
 absl::Status RegisterTestDriver(Registry& registry) {
   return registry.RegisterDriver("testdrv", &tdrv_tab, D_MP, /*clone=*/false);
 }
+
+int TakeTestDriverDrainWaits() { return g_tdrv_drain_waits.exchange(0); }
+
+int TakeCtlIgnored() { return g_ctl_ignored.exchange(0); }
 
 }  // namespace ustreams::testing

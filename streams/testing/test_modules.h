@@ -5,7 +5,8 @@
 //   CTL_SEND_UP   payload: CtlSend + data bytes; sends one message of that type, band and flag
 //                 up (M_SETOPTS payloads are a stroptions; M_ERROR one or two bytes ...).
 //   CTL_DOWN_COUNT  acks with rval = M_DATA messages that passed down since the last ask.
-//   CTL_IGNORE    is never answered; CTL_ECHO acks with its own data.
+//   CTL_IGNORE    is never answered (TakeCtlIgnored() counts them); CTL_ECHO acks with its
+//                 own data.
 //   CTL_DELAY_ACK payload int ms: acked (rval = ms) that much later, from a timeout.
 //
 // "replymod": enables SO_REPLY at open (M_SETOPTS up) and answers each M_DATA written with an
@@ -34,6 +35,11 @@
 //   TDRV_OPENS        rval = how many times its open ran for this stream (first open + reopens)
 //   TDRV_SFLAG        rval = the sflag of the first open (0 or CLONEOPEN)
 //   TDRV_FAIL_REOPEN  payload int errno: the next reopen of this stream fails with it
+//   TDRV_HOLD         payload int 1: keep what is written on the driver's write queue from now
+//                     on (nothing drains it; close(2) waits for it); 0: reflect again
+// While holding, the driver counts the waits for its queue to drain: each asks for a
+// back-enable (QWANTW), which it notices within a millisecond (and at its close) and takes
+// back; TakeTestDriverDrainWaits() returns the count so far and resets it.
 #pragma once
 
 #include <sys/types.h>
@@ -83,10 +89,14 @@ inline constexpr int HOLD_RELEASE = 0x7801;
 inline constexpr int TDRV_OPENS = 0x7901;
 inline constexpr int TDRV_SFLAG = 0x7902;
 inline constexpr int TDRV_FAIL_REOPEN = 0x7903;
+inline constexpr int TDRV_HOLD = 0x7904;
 
 // ctlmod, replymod, the packet modules and holdmod.
 absl::Status RegisterTestModules(Registry& registry);
 // testdrv.
 absl::Status RegisterTestDriver(Registry& registry);
+int TakeTestDriverDrainWaits();
+// How many CTL_IGNOREs ctlmod has dropped since the last call (so a test knows one is in flight).
+int TakeCtlIgnored();
 
 }  // namespace ustreams::testing

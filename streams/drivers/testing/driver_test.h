@@ -1,6 +1,7 @@
 // A fixture for tests that use the standard drivers through the C API, the way an application
-// does: a fresh domain with echo, nuls and sad registered, current for the test's thread, and
-// leak checks (message blocks, stream descriptors, open streams) at the end.
+// does: a fresh domain with the standard drivers (echo, nuls, fifo, sad) registered, current for
+// the test's thread, and leak checks (message blocks, stream descriptors, open streams) at the
+// end.
 //
 // Parameterised on the scheduler: deterministic (service procedures run when the test calls
 // Settle() or a blocking call waits) or threaded (workers run them at once; Settle() waits
