@@ -212,7 +212,7 @@ int Domain::OpenClone(const fmodsw* drv, int minor_no, int oflag, cred_t* cr,
 
 // Autopush at open: the modules configured for the device, then its anchor.
 int Domain::RunAutopush(const std::shared_ptr<StreamHead>& h, const fmodsw* drv, int oflag,
-                     cred_t* cr) {
+                        cred_t* cr) {
   Autopush::Entry ap;
   if (autopush_.Get(drv->major, MinorOf(h->dev()), &ap) != 0) return 0;
   int pushed = 0;

@@ -115,9 +115,9 @@ class StreamHead {
 
   // ---- life cycle ----
   // An open of an existing stream (not a clone): waits for an open of it under way, clears a
-  // hangup and errors (illumos stropen; before the opens, so a hangup a driver sends from its
-  // open stands), then runs each module's and the driver's open. kOpenAgain: the stream's first
-  // open failed meanwhile, open the device afresh.
+  // hangup and errors (illumos stropen; before the opens, so a hangup the driver sends from its
+  // open or after it stands), then runs each module's and the driver's open. kOpenAgain: the
+  // stream's first open failed meanwhile, open the device afresh.
   static constexpr int kOpenAgain = -1;
   int Reopen(int oflag, cred_t* cr);
   // An open file of the stream goes (File): tells the driver (Stream::FileClosed).

@@ -334,8 +334,8 @@ int StreamHead::Reopen(int oflag, cred_t* cr) {
       return EIO;
     }
     // A reopen heals a hangup and errors (illumos stropen, whatever the opens answer). Before
-    // the opens: a driver that hangs the stream up again from its open (a FIFO without a
-    // writer) is not undone.
+    // the opens: a hangup a driver sends from its open or soon after (a FIFO without a writer
+    // hangs up again) is not undone.
     strhup_ = strderr_ = stwrerr_ = false;
     rerror_ = werror_ = 0;
   }
