@@ -277,8 +277,9 @@ void putnext(queue_t* q, mblk_t* mp) {
     PutOffTheEnd(q, mp);
     return;
   }
-  if (nq->q_stream != nullptr &&
-      nq->q_stream->claim_group() != internal::t_claim_group) [[unlikely]] {
+  // q and its next queue share a stream (or a pipe's claim group), so q's group is the one to
+  // check (it is read in parallel with the next queue's fields).
+  if (q->q_group != internal::t_claim_group) [[unlikely]] {
     PutAcross(nq, mp);
     return;
   }

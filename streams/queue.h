@@ -35,6 +35,7 @@ namespace ustreams {
 
 class Stream;
 namespace internal {
+class ClaimGroup;
 class SyncQ;
 struct QueuePair;
 }  // namespace internal
@@ -141,6 +142,9 @@ struct queue_t {
   mblk_t* q_first;
   mblk_t* q_last;
   queue_t* q_next;
+  // Private, and read on every putnext into this queue: kept on the first cache line.
+  internal::SyncQ* q_syncq = nullptr;       // inner perimeter, nullptr for D_MP
+  internal::ClaimGroup* q_group = nullptr;  // the claim group of q_stream (putnext's check)
   queue_t* q_link;  // private: scheduler run list
   void* q_ptr;      // the module's private data
   size_t q_count;
@@ -157,7 +161,6 @@ struct queue_t {
   queue_t* q_nfsrv = nullptr;  // nearest queue at or ahead with a service procedure (or the last)
   queue_t* q_nbsrv = nullptr;  // nearest queue behind with a service procedure, or nullptr
   Stream* q_stream = nullptr;
-  internal::SyncQ* q_syncq = nullptr;  // inner perimeter, nullptr for D_MP
   internal::QueuePair* q_pair = nullptr;
   // A back-enable calls this in place instead of scheduling the service procedure (a stream
   // head's write side, whose service procedure only wakes its writers).

@@ -34,6 +34,7 @@ void InitQueue(queue_t* q, qinit* qi, QueuePair* pair, Stream* s, void* ptr, boo
   q->q_nband = 0;
   q->q_mblkcnt = 0;
   q->q_stream = s;
+  q->q_group = s->claim_group();
   q->q_pair = pair;
 }
 
