@@ -297,5 +297,31 @@ TEST_F(CancelTest, BlockedGetmsgWriteAndStrEndWithEintr) {
   EXPECT_EQ(err, EINTR);
 }
 
+// ---- timeouts ----
+
+TEST_F(EmbedTest, ReadAndGetmsgTimeOutWithEtime) {
+  Head(p_[0])->SetTimeouts(absl::Milliseconds(20), absl::InfiniteDuration());
+  char buf[8];
+  EXPECT_ERRNO(us_read(p_[0], buf, sizeof(buf)), ETIME);
+  strbuf d{sizeof(buf), 0, buf};
+  int flags = 0;
+  EXPECT_ERRNO(us_getmsg(p_[0], nullptr, &d, &flags), ETIME);
+  // Data that is there is read at once, timeout or not.
+  WriteAll(p_[1], "here");
+  EXPECT_EQ(ReadSome(p_[0]), "here");
+}
+
+TEST_F(EmbedTest, AWriteHeldByFlowControlTimesOutWithEtime) {
+  Head(p_[1])->SetTimeouts(absl::InfiniteDuration(), absl::Milliseconds(20));
+  SetNonBlocking(p_[1], true);
+  std::string chunk(4096, 'f');
+  while (us_write(p_[1], chunk.data(), chunk.size()) > 0) {
+  }
+  SetNonBlocking(p_[1], false);
+  EXPECT_ERRNO(us_write(p_[1], "x", 1), ETIME);
+  strbuf d{0, 1, const_cast<char*>("x")};
+  EXPECT_ERRNO(us_putmsg(p_[1], nullptr, &d, 0), ETIME);
+}
+
 }  // namespace
 }  // namespace ustreams::testing

@@ -93,6 +93,12 @@ void StreamHead::CancelWaits() {
   wait_.WakeAll();
 }
 
+void StreamHead::SetTimeouts(absl::Duration read, absl::Duration write) {
+  std::lock_guard<Mutex> l(mu_);
+  read_timeout_ = read;
+  write_timeout_ = write;
+}
+
 void StreamHead::SetReplyTimeout(absl::Duration d) {
   std::lock_guard<Mutex> l(mu_);
   reply_timeout_ = d;
@@ -374,11 +380,12 @@ int StreamHead::HeadWsrv(queue_t* q) {
 
 int StreamHead::WaitWritableLocked(std::unique_lock<Mutex>& l, Call& call, int band,
                                    int fflag, bool sigpipe) {
+  const absl::Time deadline = DeadlineAfter(write_timeout_);
   for (;;) {
     uint32_t seen = wait_.Generation();
     if (bcanputnext(stream_->head_wq(), static_cast<unsigned char>(band))) return 0;
     if (fflag & (O_NONBLOCK | O_NDELAY)) return EAGAIN;
-    if (int e = WaitLocked(l, call, absl::InfiniteFuture(), &seen); e != 0) return e;
+    if (int e = WaitLocked(l, call, deadline, &seen); e != 0) return e;
     if (int e = GetErrLocked(kErrWrite | kErrHup | kErrPlex, false); e != 0) {
       if (sigpipe && !linked_ && (wropt_ & SNDPIPE)) {
         // The reader of a pipe or FIFO went while the writer waited: EPIPE and SIGPIPE, as a

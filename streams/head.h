@@ -144,6 +144,10 @@ class StreamHead {
   void CancelWaits();
   // How long an SO_REPLY write waits for its M_REPLY (default STRTIMOUT seconds).
   void SetReplyTimeout(absl::Duration d);
+  // Bounds for blocked calls (like SO_RCVTIMEO/SO_SNDTIMEO): a read or getmsg waiting for data,
+  // or a write or putmsg waiting for flow control, longer than this fails with ETIME (or returns
+  // what it already moved). InfiniteDuration (the default) waits for ever.
+  void SetTimeouts(absl::Duration read, absl::Duration write);
   // The I_SETSIG registration of process pid goes (each close(2) of the stream by it).
   void DropSignals(pid_t pid);
 
@@ -333,6 +337,8 @@ class StreamHead {
   bool reply_arrived_ = false;
   int reply_errno_ = 0;
   absl::Duration reply_timeout_ = absl::Seconds(STRTIMOUT);
+  absl::Duration read_timeout_ = absl::InfiniteDuration();
+  absl::Duration write_timeout_ = absl::InfiniteDuration();
 
   // ioctls: one outstanding per stream, answers matched on ioc_id.
   bool ioc_busy_ = false;

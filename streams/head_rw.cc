@@ -264,6 +264,7 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   size_t resid = IovRemaining(iov, iovcnt, 0);
   bool copied = false;
   int rc = 0;
+  const absl::Time deadline = DeadlineAfter(read_timeout_);
   // M_READ goes down once per wait for data: again only after data came (the head's waits are
   // shared, so a wake-up for an ioctl or a back-enable is no new read).
   bool mread_sent = false;
@@ -296,7 +297,7 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
         if (!ndelon_) rc = EAGAIN;
         break;
       }
-      int e = WaitLocked(l, call, absl::InfiniteFuture());
+      int e = WaitLocked(l, call, deadline);
       if (e == 0) e = GetErrLocked(kErrRead | kErrPlex, false);
       if (e != 0) {
         if (!copied) rc = e;
@@ -411,6 +412,7 @@ int StreamHead::GetMsg(strbuf* ctl, strbuf* data, int* bandp, int* flagsp, int f
   }
   int ctl_max = ctl != nullptr ? ctl->maxlen : -1;
   int data_max = data != nullptr ? data->maxlen : -1;
+  const absl::Time deadline = DeadlineAfter(read_timeout_);
   mblk_t* mp = nullptr;
   for (;;) {
     mblk_t* first = FirstLocked();
@@ -438,7 +440,7 @@ int StreamHead::GetMsg(strbuf* ctl, strbuf* data, int* bandp, int* flagsp, int f
       return EAGAIN;
     }
     FlushPendingSigs(l);
-    int e = WaitLocked(l, call, absl::InfiniteFuture());
+    int e = WaitLocked(l, call, deadline);
     if (e == 0) e = GetErrLocked(kErrRead | kErrPlex, false);
     if (e != 0) return e;
   }
