@@ -49,6 +49,10 @@ class Domain {
   Domain& operator=(const Domain&) = delete;
 
   Registry& registry() { return registry_; }
+  // What owns the domain (a Stack), for its drivers to find their state from a queue
+  // (q->q_stream->domain()->context()). Not owned.
+  void* context() const { return context_; }
+  void set_context(void* c) { context_ = c; }
   Scheduler& scheduler() { return *scheduler_; }
   Autopush& autopush() { return autopush_; }
 
@@ -115,6 +119,7 @@ class Domain {
   int RunAutopush(const std::shared_ptr<StreamHead>& h, const fmodsw* drv, int oflag,
                   cred_t* cr);
 
+  void* context_ = nullptr;
   Registry registry_;
   std::unique_ptr<Scheduler> scheduler_;
   Autopush autopush_;

@@ -51,6 +51,7 @@ StreamHead::StreamHead(Domain* domain, dev_t dev, StreamHead* pipe_peer)
   stream_ = std::make_unique<Stream>(&domain->scheduler(), HeadTab(), this,
                                      pipe_peer != nullptr ? pipe_peer->stream_.get() : nullptr);
   stream_->head_wq()->q_wake = &StreamHead::WakeWriters;
+  stream_->set_domain(domain);
   if (is_pipe_) {
     // Pipes raise SIGPIPE on writes without a reader (illumos sets SW_SIGPIPE at birth). illumos
     // also sets OLDNDELAY, making an O_NDELAY read of an empty pipe return 0; Linux has one bit

@@ -41,6 +41,7 @@
 namespace ustreams {
 
 class Scheduler;
+class Domain;
 
 
 class Stream {
@@ -98,6 +99,10 @@ class Stream {
   void Unmux();
 
   Scheduler* scheduler() const { return scheduler_; }
+  // The domain the stream was opened in (nullptr for a harness's stream): how a driver finds the
+  // state of its stack (Domain::context()).
+  Domain* domain() const { return domain_; }
+  void set_domain(Domain* d) { domain_ = d; }
   queue_t* head_rq() const;
   queue_t* head_wq() const;
   queue_t* driver_wq() const;  // nullptr before OpenDriver
@@ -144,6 +149,7 @@ class Stream {
   void ClosePair(internal::QueuePair* pair, int oflag, cred_t* crp);
 
   Scheduler* const scheduler_;
+  Domain* domain_ = nullptr;
   std::shared_ptr<internal::ClaimGroup> group_;
   mutable std::mutex pairs_mu_;
   std::vector<internal::QueuePair*> pairs_;  // top (head) to bottom (driver)
