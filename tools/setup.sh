@@ -6,6 +6,7 @@ packages=(
   bazel-bootstrap bazel-rules-java bazel-platforms
   g++ libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libprotobuf-dev protobuf-compiler liburing-dev
+  clang libclang-rt-14-dev
 )
 
 missing=()
