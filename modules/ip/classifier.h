@@ -76,12 +76,11 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "modules/ip/protocols.h"
 #include "modules/ip/siphash.h"
 
 namespace ustreams::ip {
 
-inline constexpr uint8_t kProtoTcp = 6;   // IPPROTO_TCP
-inline constexpr uint8_t kProtoUdp = 17;  // IPPROTO_UDP
 
 namespace internal {
 struct ClassifierShard;  // classifier.cc

@@ -53,6 +53,7 @@
 
 #include "modules/ip/checksum.h"
 #include "modules/ip/packet_view.h"
+#include "modules/ip/protocols.h"
 #include "streams/mblk.h"
 
 namespace ustreams::ip {
@@ -165,9 +166,6 @@ size_t WriteArp(const ArpPacket& a, std::span<uint8_t> out);
 inline constexpr size_t kIpv4MinHeaderLength = 20;
 inline constexpr size_t kIpv4MaxHeaderLength = 60;
 inline constexpr size_t kIpv4MaxDatagram = 65535;
-inline constexpr uint8_t kProtoIcmp = 1;
-inline constexpr uint8_t kProtoTcp = 6;
-inline constexpr uint8_t kProtoUdp = 17;
 
 inline constexpr uint8_t kIpOptEol = 0;
 inline constexpr uint8_t kIpOptNop = 1;
