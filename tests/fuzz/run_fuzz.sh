@@ -7,6 +7,11 @@
 #   tests/fuzz/run_fuzz.sh -t 300 -u       # and merge what it found into the committed corpus
 #   tests/fuzz/run_fuzz.sh -b              # build only; prints the binary's path
 #   tests/fuzz/run_fuzz.sh -- -runs=1000   # extra libFuzzer flags after --
+#   tests/fuzz/run_fuzz.sh -T ip_stack     # the other target: a whole IP instance's input
+#
+# Targets (both read tests/fuzz/corpus/ip_input):
+#   ip_input  modules/ip/fuzz/ip_input_fuzz.cc: the parsers and reassembly, with properties
+#   ip_stack  modules/ip/fuzz/ip_stack_fuzz.cc: IP's LinkInput (ARP, ICMP, forwarding, errors)
 #
 # Needs clang++ and libFuzzer's runtime (Debian: clang, libclang-rt-14-dev). Without them it says
 # so and exits 0: the check is skipped, not failed (the Bazel test //tests/fuzz:ip_input_fuzz_test
@@ -21,30 +26,46 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 seconds=60
 update=0
 build_only=0
+target=ip_input
 while [ $# -gt 0 ]; do
   case "$1" in
+    -T) target="$2"; shift 2 ;;
     -t) seconds="$2"; shift 2 ;;
     -u) update=1; shift ;;
     -b) build_only=1; shift ;;
     --) shift; break ;;
-    *) echo "usage: $0 [-t seconds] [-u] [-b] [-- libFuzzer flags]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-T ip_input|ip_stack] [-t seconds] [-u] [-b] [-- libFuzzer flags]" >&2; exit 2 ;;
   esac
 done
 
-# Everything the target links, listed here so the script needs nothing but a compiler.
-srcs=(
-  modules/ip/fuzz/ip_input_fuzz.cc
-  modules/ip/checksum.cc
-  modules/ip/packet_view.cc
-  modules/ip/reassembly.cc
-  modules/ip/wire.cc
-  modules/ip/wire_test_util.cc
-  streams/alloc.cc
-  streams/bufcall.cc
-  streams/debug.cc
-  streams/mblk.cc
-  streams/msg.cc
-)
+# Everything each target links, listed here so the script needs nothing but a compiler.
+mblk_srcs=(streams/alloc.cc streams/bufcall.cc streams/debug.cc streams/mblk.cc streams/msg.cc)
+case "$target" in
+  ip_input)
+    srcs=(
+      modules/ip/fuzz/ip_input_fuzz.cc
+      modules/ip/checksum.cc
+      modules/ip/packet_view.cc
+      modules/ip/reassembly.cc
+      modules/ip/wire.cc
+      modules/ip/wire_test_util.cc
+      "${mblk_srcs[@]}"
+    ) ;;
+  ip_stack)
+    srcs=(
+      modules/ip/fuzz/ip_stack_fuzz.cc
+      modules/ip/arp.cc modules/ip/ip.cc modules/ip/ip_driver.cc modules/ip/ip_input.cc
+      modules/ip/checksum.cc modules/ip/packet_view.cc modules/ip/reassembly.cc modules/ip/wire.cc
+      modules/ip/route.cc modules/ip/route_trie.cc modules/ip/rcu.cc modules/ip/classifier.cc
+      modules/ip/siphash.cc modules/ip/errno_status.cc
+      streams/autopush.cc streams/claim.cc streams/ddi.cc streams/domain.cc streams/file.cc
+      streams/head.cc streams/head_ioctl.cc streams/head_mux.cc streams/head_rw.cc
+      streams/perimeter.cc streams/queue.cc streams/registry.cc streams/scheduler.cc
+      streams/stream.cc streams/timer_wheel.cc streams/wait.cc
+      "${mblk_srcs[@]}"
+    ) ;;
+  *) echo "run_fuzz: unknown target $target" >&2; exit 2 ;;
+esac
 # Debian's Abseil (libabsl-dev): what absl::Time and absl::flat_hash_map need.
 absl_libs=(
   -labsl_raw_hash_set -labsl_hashtablez_sampler -labsl_exponential_biased -labsl_synchronization
@@ -53,6 +74,8 @@ absl_libs=(
   -labsl_time_zone -labsl_hash -labsl_city -labsl_low_level_hash -labsl_strings
   -labsl_strings_internal -labsl_throw_delegate -labsl_int128 -labsl_base
   -labsl_raw_logging_internal -labsl_log_severity -labsl_spinlock_wait
+  -labsl_status -labsl_statusor -labsl_cord -labsl_cordz_info -labsl_cord_internal
+  -labsl_cordz_functions -labsl_cordz_handle -labsl_str_format_internal -labsl_strerror
 )
 
 cxx="${CLANGXX:-clang++}"
@@ -66,7 +89,7 @@ command -v "$cxx" >/dev/null 2>&1 || skip "$cxx not found"
 out="${FUZZ_OUT:-}"
 made_tmp=0
 if [ -z "$out" ]; then
-  out="$(mktemp -d "${TEST_TMPDIR:-/tmp}/ip_input_fuzz.XXXXXX")"
+  out="$(mktemp -d "${TEST_TMPDIR:-/tmp}/${target}_fuzz.XXXXXX")"
   made_tmp=1
 fi
 mkdir -p "$out"
@@ -79,7 +102,7 @@ if ! "$cxx" -fsanitize=fuzzer,address "$out/probe.cc" -o "$out/probe" >"$out/pro
   skip "$cxx cannot link -fsanitize=fuzzer,address (libFuzzer runtime missing?)"
 fi
 
-bin="$out/ip_input_fuzz"
+bin="$out/${target}_fuzz"
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I"$root")
