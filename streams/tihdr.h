@@ -131,6 +131,17 @@ struct T_opthdr {
   t_uscalar_t status;
 };
 
+/* XTI: "all options of this level" in a T_opthdr's name. */
+#define T_ALLOPT 0
+
+/* The SVR4 option header of T_SVR4_OPTMGMT_REQ (illumos <sys/socket.h>; Linux has none): the
+ * value follows, len bytes, padded to 4. */
+struct opthdr {
+  t_uscalar_t level;
+  t_uscalar_t name;
+  t_uscalar_t len;
+};
+
 /* ---- the primitives' structures ---- */
 struct T_conn_req {
   t_scalar_t PRIM_type, DEST_length, DEST_offset, OPT_length, OPT_offset;

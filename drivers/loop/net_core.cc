@@ -325,9 +325,14 @@ void NetCore::ArmLocked(int port, absl::Time at) {
   if (!p.armed.empty() && *p.armed.begin() <= at) return;  // an earlier timer will see it
   p.armed.insert(at);
   const uint64_t epoch = p.epoch;
-  p.home->AddTimer(at, [self = shared_from_this(), port, epoch, at] {
-    self->OnTimer(port, epoch, at);
-  });
+  auto deliver = [self = shared_from_this(), port, epoch, at] { self->OnTimer(port, epoch, at); };
+  // Due now (no delay on the way): deliver as soon as a thread is free, not at the timer wheel's
+  // next millisecond tick.
+  if (at <= p.home->Now()) {
+    p.home->Defer(std::move(deliver));
+  } else {
+    p.home->AddTimer(at, std::move(deliver));
+  }
 }
 
 void NetCore::ArmNextLocked(int port) {

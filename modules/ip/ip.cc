@@ -145,10 +145,15 @@ Transport* Ip::transport(uint8_t protocol) const {
   return impl_->transports_[protocol].load(std::memory_order_acquire);
 }
 Classifier& Ip::classifier() { return impl_->classifier_; }
+uint8_t Ip::default_ttl() const { return impl_->config_.default_ttl; }
 RouteTable& Ip::routes() { return impl_->routes_; }
 Scheduler& Ip::scheduler() const { return impl_->sched_; }
 Domain& Ip::domain() const { return impl_->domain_; }
 const IpStats& Ip::stats() const { return impl_->stats_; }
+Ip::ReassemblyLoad Ip::reassembly_load() const {
+  std::lock_guard<std::mutex> l(impl_->reasm_mu_);
+  return {impl_->reasm_.datagrams(), impl_->reasm_.bytes_held()};
+}
 
 // ---- IpImpl ----
 
@@ -157,8 +162,11 @@ IpImpl::IpImpl(Ip* owner, Domain& d, const IpConfig& config)
       domain_(d),
       sched_(d.scheduler()),
       config_(config),
+      // A datagram cut for one link and cut again by a router for a smaller one has more
+      // fragments than either link alone gives: 65535 bytes over 1500 then 576 make 133.
       reasm_(ReassemblyConfig{.timeout = config.reassembly_timeout,
-                              .max_bytes = config.reassembly_max_bytes}),
+                              .max_bytes = config.reassembly_max_bytes,
+                              .max_fragments = 256}),
       icmp_tokens_(config.icmp_burst),
       icmp_refill_(d.scheduler().Now()) {
   forwarding_.store(config.forwarding);
@@ -206,6 +214,20 @@ uint32_t IpImpl::PathMtu(uint32_t dst, uint32_t route_mtu, uint32_t if_mtu) cons
 
 absl::StatusOr<uint32_t> IpImpl::SourceFor(uint32_t dst) const {
   if (IsLocal(dst)) return dst;
+  if (dst == kLimitedBroadcast) {
+    // As Send chooses: the route for it, else the first interface up with an address.
+    if (std::optional<Route> r = routes_.Lookup(dst); r && r->prefix_len == 32) {
+      if (InterfacePtr ifp = FindInterface(r->ifindex)) {
+        std::shared_lock<std::shared_mutex> l(if_mu_);
+        if (!ifp->addrs.empty()) return ifp->addrs.front().addr;
+      }
+    }
+    std::shared_lock<std::shared_mutex> l(if_mu_);
+    for (const InterfacePtr& i : ifs_) {
+      if (i != nullptr && i->up && i->running && !i->addrs.empty()) return i->addrs.front().addr;
+    }
+    return ErrnoError(ENETUNREACH, "no interface to broadcast on");
+  }
   std::optional<Route> r = routes_.Lookup(dst);
   if (!r) return ErrnoError(ENETUNREACH, "no route to the destination");
   InterfacePtr ifp = FindInterface(r->ifindex);
@@ -361,6 +383,16 @@ int IpImpl::Output(MsgPtr dgram, bool forwarding, bool allow_broadcast, bool don
 int IpImpl::OutputOn(const InterfacePtr& ifp, uint32_t next_hop, bool link_broadcast,
                      uint32_t mtu, MsgPtr dgram, bool forwarding) {
   const size_t total = msgsize(dgram.get());
+  {
+    // The link's transmit queue is full: drop the datagram, as a full NIC ring or qdisc would.
+    // Checked once per datagram, so its fragments go together (the queue may pass its high
+    // water mark by one datagram).
+    std::shared_lock<std::shared_mutex> l(if_mu_);
+    if (ifp->lower_wq != nullptr && !canputnext(ifp->lower_wq)) {
+      stats_.Drop(IpDrop::kLinkFull);
+      return ENOBUFS;
+    }
+  }
   std::vector<MsgPtr> out;
   if (total <= mtu) {
     out.push_back(std::move(dgram));

@@ -126,12 +126,20 @@ class Ip {
   Transport* transport(uint8_t protocol) const;
 
   Classifier& classifier();
+  // The TTL datagrams get unless their endpoint says otherwise (IpConfig::default_ttl).
+  uint8_t default_ttl() const;
   RouteTable& routes();
   Scheduler& scheduler() const;
   Domain& domain() const;
 
   // The stack's counters (ip_stats.h).
   const IpStats& stats() const;
+  // What reassembly holds now: datagrams in progress and the bytes charged for them.
+  struct ReassemblyLoad {
+    size_t datagrams = 0;
+    size_t bytes = 0;
+  };
+  ReassemblyLoad reassembly_load() const;
 
   // Made by the stack that owns `d`, which it makes point here (d.set_context(ip)); destroyed
   // after the domain's streams are closed.

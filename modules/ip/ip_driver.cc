@@ -338,6 +338,7 @@ int AddAddress(IpImpl* ip, mblk_t* mp, bool add) {
   if (ifp == nullptr) return ENXIO;
   if (!add) {
     bool had = false;
+    bool subnet_kept = false;  // another address of the interface has the same subnet
     IfAddr gone{};
     {
       std::unique_lock<std::shared_mutex> l(ip->if_mu_);
@@ -349,12 +350,18 @@ int AddAddress(IpImpl* ip, mblk_t* mp, bool add) {
           break;
         }
       }
+      for (const IfAddr& x : ifp->addrs) {
+        subnet_kept |= x.prefix_len == gone.prefix_len && x.net() == gone.net();
+      }
     }
     if (!had) return EADDRNOTAVAIL;
-    (void)ip->routes_.FlushIf([&](const Route& rt) {
-      return rt.interface_route && rt.ifindex == ifp->index && rt.dst == gone.net() &&
-             rt.prefix_len == gone.prefix_len && !ifp->OnLink(gone.net());
-    });
+    if (!subnet_kept) {
+      (void)ip->routes_.FlushIf([&](const Route& rt) {
+        return rt.interface_route && rt.ifindex == ifp->index && rt.dst == gone.net() &&
+               rt.prefix_len == gone.prefix_len;
+      });
+      ip->RestoreInterfaceRoutes();  // another interface may have the subnet too
+    }
     return 0;
   }
   if (r.prefixlen < 0 || r.prefixlen > 32 || !ValidHostAddress(addr)) return EINVAL;
@@ -667,9 +674,22 @@ void IpImpl::InterfaceRoutes(const InterfacePtr& ifp, bool add) {
   }
   if (!add) {
     routes_.FlushIf([&](const Route& r) { return r.interface_route && r.ifindex == ifp->index; });
+    RestoreInterfaceRoutes();
     return;
   }
   for (const IfAddr& a : addrs) (void)routes_.Add(InterfaceRoute(ifp->index, a));
+}
+
+void IpImpl::RestoreInterfaceRoutes() {
+  std::vector<Route> want;
+  {
+    std::shared_lock<std::shared_mutex> l(if_mu_);
+    for (const InterfacePtr& i : ifs_) {
+      if (i == nullptr || !i->up || !i->running) continue;
+      for (const IfAddr& a : i->addrs) want.push_back(InterfaceRoute(i->index, a));
+    }
+  }
+  for (const Route& r : want) (void)routes_.Add(r);  // EEXIST: the subnet has its route
 }
 
 void IpImpl::RemoveInterface(const InterfacePtr& ifp) {
@@ -679,17 +699,20 @@ void IpImpl::RemoveInterface(const InterfacePtr& ifp) {
     std::lock_guard<std::mutex> l(arp_mu_);
     ifp->arp.clear();
   }
-  std::unique_lock<std::shared_mutex> l(if_mu_);
-  if (ifp->index >= 1 && ifp->index <= ifs_.size() && ifs_[ifp->index - 1] == ifp) {
-    ifs_[ifp->index - 1] = nullptr;
+  {
+    std::unique_lock<std::shared_mutex> l(if_mu_);
+    if (ifp->index >= 1 && ifp->index <= ifs_.size() && ifs_[ifp->index - 1] == ifp) {
+      ifs_[ifp->index - 1] = nullptr;
+    }
+    for (auto& [muxid, lower] : lowers_) {
+      if (lower->ifindex == ifp->index) lower->ifindex = 0;
+    }
+    ifp->up = false;
+    ifp->running = false;
+    ifp->lower_wq = nullptr;
+    ifp->addrs.clear();
   }
-  for (auto& [muxid, lower] : lowers_) {
-    if (lower->ifindex == ifp->index) lower->ifindex = 0;
-  }
-  ifp->up = false;
-  ifp->running = false;
-  ifp->lower_wq = nullptr;
-  ifp->addrs.clear();
+  RestoreInterfaceRoutes();
 }
 
 void IpImpl::Stop() {

@@ -194,6 +194,9 @@ class IpImpl {
   // ---- plumbing (ip_driver.cc) ----
   // Adds or removes the interface route of each address when the interface goes up or down.
   void InterfaceRoutes(const InterfacePtr& ifp, bool add);
+  // After an interface route went away: gives each subnet that another up interface still has an
+  // address on its route again (one route per prefix, so two interfaces on a subnet share one).
+  void RestoreInterfaceRoutes();
   void RemoveInterface(const InterfacePtr& ifp);
   // The stack is going away: links are detached from IP's output and no timer is armed again.
   void Stop();

@@ -55,6 +55,26 @@ void KeepFirst(mblk_t* mp, size_t len) {
   }
 }
 
+// True when a chain pins buffers much larger than the bytes it carries: a fragment that is a
+// slice of its sender's whole datagram, handed over without a copy (IP fragments by dupb, and the
+// loop link moves blocks between stacks as they are).
+bool PinsLargeBuffers(const mblk_t* mp) {
+  size_t data = 0, held = 0;
+  for (; mp != nullptr; mp = mp->b_cont) {
+    data += MBLKL(mp);
+    held += MBLKSIZE(mp);
+  }
+  return held > 2 * data + 512;
+}
+
+// Datagrams the reassembler gave up on, whatever the reason (RFC 4293 ipSystemStatsReasmFails):
+// every drop it counts except a duplicate fragment, after which the datagram goes on.
+uint64_t ReassemblyFailures(const ReassemblyStats& s) {
+  uint64_t n = 0;
+  for (uint64_t d : s.drops) n += d;
+  return n - s.drop(ReassemblyDrop::kDuplicate);
+}
+
 bool IcmpErrorType(uint8_t t) {
   return t == kIcmpUnreachable || t == kIcmpSourceQuench || t == kIcmpRedirect ||
          t == kIcmpTimeExceeded || t == kIcmpParameterProblem;
@@ -66,7 +86,7 @@ const char* IpDropName(IpDrop d) {
   static constexpr const char* kNames[] = {
       "not_for_us",    "martian_source", "multicast",       "interface_down",  "unknown_ethertype",
       "unknown_protocol", "no_route",    "ttl_exceeded",    "need_frag",       "arp_failed",
-      "arp_queue_full", "no_buffer",     "not_bound",       "blackhole",
+      "arp_queue_full", "no_buffer",     "not_bound",       "blackhole",       "link_full",
   };
   static_assert(std::size(kNames) == kIpDropCount);
   auto i = static_cast<size_t>(d);
@@ -147,13 +167,20 @@ void IpImpl::LocalInput(uint32_t ifindex, const Ipv4Header& h, MsgPtr dgram, boo
     return;
   }
   Bump(stats_.reasm_reqds);
+  // Reassembly charges a fragment for the whole buffers it holds (reassembly.h). Slices of one
+  // shared 60 KB buffer would each be charged 60 KB, and a datagram cut in ~100 fragments could
+  // never fit under reassembly_max_bytes: give such a fragment a block of its own. (h's views
+  // point into the old chain; Add reads only h's fields.)
+  if (PinsLargeBuffers(dgram.get())) {
+    if (mblk_t* c = msgpullup(dgram.get(), -1)) dgram.reset(c);
+  }
   Ipv4Header whole;
   MsgPtr done;
   {
     std::lock_guard<std::mutex> l(reasm_mu_);
-    const uint64_t before = reasm_.stats().fragments_freed;
+    const uint64_t before = ReassemblyFailures(reasm_.stats());
     done = reasm_.Add(sched_.Now(), h, std::move(dgram), &whole);
-    if (reasm_.stats().fragments_freed != before) Bump(stats_.reasm_fails);
+    Bump(stats_.reasm_fails, ReassemblyFailures(reasm_.stats()) - before);
     ArmReassemblyTimer();
   }
   if (!done) return;
@@ -170,11 +197,12 @@ void IpImpl::ArmReassemblyTimer() {
     {
       std::lock_guard<std::mutex> l(reasm_mu_);
       reasm_timer_at_ = absl::InfiniteFuture();
-      reasm_.Expire(sched_.Now(), &firsts);
+      const uint64_t before = ReassemblyFailures(reasm_.stats());
+      reasm_.Expire(sched_.Now(), &firsts);  // with or without their first fragment
+      Bump(stats_.reasm_fails, ReassemblyFailures(reasm_.stats()) - before);
       ArmReassemblyTimer();
     }
     for (MsgPtr& f : firsts) {
-      Bump(stats_.reasm_fails);
       SendIcmpError(f, kIcmpTimeExceeded, kIcmpReassemblyTimeExceeded, 0, 0);
     }
   });

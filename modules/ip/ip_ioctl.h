@@ -18,10 +18,12 @@
  * Errors (the ioctl fails with errno): EINVAL a structure of the wrong size, a name that is empty
  * or not NUL-terminated within IPIF_NAMESZ, a prefix length outside 0..32, an address that is 0,
  * multicast or broadcast, an MTU outside 68..link MTU; ENXIO no interface by that name, or no
- * link with that mux id; EEXIST a name or address already there (IPIOC_ADDADDR) / an ARP entry
- * for an address of the stack; EBUSY the link is already an interface; EADDRNOTAVAIL deleting an
- * address the interface does not have; ENOENT no such ARP entry; a link's DLPI refusal as the
- * errno it carries (DL_SYSERR), ENXIO for DL_BADPPA, EBUSY for DL_BUSY, EPROTO otherwise.
+ * link with that mux id, or no such ARP entry (IPIOC_ARPGET, IPIOC_ARPDEL; as illumos and Linux
+ * answer SIOCGARP); EEXIST a name or address already there (IPIOC_ADDADDR) / an ARP entry for an
+ * address of the stack; ENETUNREACH an ARP entry for an address not on the interface's subnets;
+ * ENOSPC a 65th address on an interface; EBUSY the link is already an interface; EADDRNOTAVAIL
+ * deleting an address the interface does not have; a link's DLPI refusal as the errno it carries
+ * (DL_SYSERR), ENXIO for DL_BADPPA, EBUSY for DL_BUSY, EPROTO otherwise.
  */
 #ifndef USTREAMS_MODULES_IP_IP_IOCTL_H_
 #define USTREAMS_MODULES_IP_IP_IOCTL_H_

@@ -32,8 +32,9 @@ enum class IpDrop : uint8_t {
   kNoBuffer,         // allocation failed
   kNotBound,         // the link is not plumbed (yet)
   kBlackhole,        // an RTF_BLACKHOLE route
+  kLinkFull,         // the link's transmit queue was full (flow controlled)
 };
-inline constexpr size_t kIpDropCount = static_cast<size_t>(IpDrop::kBlackhole) + 1;
+inline constexpr size_t kIpDropCount = static_cast<size_t>(IpDrop::kLinkFull) + 1;
 const char* IpDropName(IpDrop d);
 
 struct IpStats {
@@ -46,6 +47,8 @@ struct IpStats {
   Counter out_no_routes{0};
   Counter out_discards{0};      // Send() errors other than no route
   Counter frag_oks{0}, frag_fails{0}, frag_creates{0};
+  // Fragments received; datagrams reassembled; datagrams given up on (timed out with or without
+  // their first fragment, evicted, inconsistent; a duplicate fragment is not a failure).
   Counter reasm_reqds{0}, reasm_oks{0}, reasm_fails{0};
   Counter loopback{0};          // datagrams delivered to the stack's own addresses
   std::array<Counter, kWireErrorCount> wire_errors{};  // parser refusals, by WireError

@@ -1,9 +1,12 @@
-// Test helpers for IP: stacks over loop links in virtual time, and a transport that records what
-// IP delivers to it.
+// Test helpers for IP: stacks over loop links in virtual time, a transport that records what IP
+// delivers to it, and an "ip" stream for the ioctls.
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -13,8 +16,11 @@
 #include "drivers/loop/loop.h"
 #include "gtest/gtest.h"
 #include "modules/ip/ip.h"
+#include "modules/ip/ip_ioctl.h"
 #include "modules/ip/ip_stats.h"
 #include "modules/stack/stack.h"
+#include "streams/domain.h"
+#include "streams/stropts.h"
 
 namespace ustreams::ip::testing {
 
@@ -39,10 +45,12 @@ struct ReceivedError {
 // A transport that keeps what it receives.
 class Recorder : public Transport {
  public:
-  Recorder(Ip& ip, uint8_t protocol) : ip_(ip), protocol_(protocol) {
+  // Takes the protocol's place (the stack's own transport, if any, comes back afterwards).
+  Recorder(Ip& ip, uint8_t protocol)
+      : ip_(ip), protocol_(protocol), previous_(ip.transport(protocol)) {
     ip_.RegisterTransport(protocol, this);
   }
-  ~Recorder() override { ip_.RegisterTransport(protocol_, nullptr); }
+  ~Recorder() override { ip_.RegisterTransport(protocol_, previous_); }
 
   void Receive(const Ipv4Header& h, MsgPtr /*mp*/, uint32_t ifindex, bool broadcast) override {
     std::lock_guard<std::mutex> l(mu_);
@@ -68,6 +76,7 @@ class Recorder : public Transport {
  private:
   Ip& ip_;
   uint8_t protocol_;
+  Transport* previous_;
   std::mutex mu_;
   std::vector<Received> got_;
   std::vector<ReceivedError> errors_;
@@ -124,6 +133,51 @@ struct World {
   }
   void Run() { ASSERT_TRUE(clock->RunUntilIdle()); }
   void Advance(absl::Duration d) { clock->AdvanceBy(d); }
+};
+
+// An "ip" stream of a stack, opened with the C API in the stack's domain, for the ioctls of
+// ip_ioctl.h. In a deterministic stack an ioctl runs that stack's scheduler until it is answered.
+class IpControl {
+ public:
+  explicit IpControl(Stack& s) : domain_(&s.domain()) {
+    DomainScope scope(domain_);
+    fd_ = us_open("/dev/ip", O_RDWR);
+    EXPECT_GE(fd_, 0) << "open /dev/ip: " << errno;
+  }
+  ~IpControl() {
+    DomainScope scope(domain_);
+    if (fd_ >= 0) us_close(fd_);
+  }
+  IpControl(const IpControl&) = delete;
+  IpControl& operator=(const IpControl&) = delete;
+
+  // I_STR with `len` bytes at arg: 0, or the errno.
+  int Ioctl(int cmd, void* arg, int len) {
+    DomainScope scope(domain_);
+    strioctl s{cmd, 0, len, static_cast<char*>(arg)};
+    return us_ioctl(fd_, I_STR, &s) < 0 ? errno : 0;
+  }
+  template <typename T>
+  int Ioctl(int cmd, T* arg) {
+    return Ioctl(cmd, arg, static_cast<int>(sizeof(T)));
+  }
+  int SetForwarding(bool on) {
+    int32_t v = on ? 1 : 0;
+    return Ioctl(IPIOC_SETFORWARD, &v);
+  }
+  int SetMtu(const char* ifname, uint32_t mtu) {
+    ip_ifreq r{};
+    std::snprintf(r.ifname, sizeof(r.ifname), "%s", ifname);
+    r.mtu = mtu;
+    return Ioctl(IPIOC_SETMTU, &r);
+  }
+
+  int fd() const { return fd_; }
+  Domain* domain() const { return domain_; }
+
+ private:
+  Domain* domain_;
+  int fd_ = -1;
 };
 
 }  // namespace ustreams::ip::testing

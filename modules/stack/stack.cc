@@ -13,7 +13,9 @@
 #include "modules/ip/errno_status.h"
 #include "modules/ip/ip_driver.h"
 #include "modules/ip/ip_impl.h"
+#include "modules/icmp/icmp.h"
 #include "modules/ip/ip_ioctl.h"
+#include "modules/udp/udp.h"
 #include "streams/drivers/standard.h"
 #include "streams/stropts.h"
 
@@ -55,7 +57,10 @@ void CopyName(char (&dst)[N], std::string_view name) {
 
 }  // namespace
 
-struct Stack::Transports {};
+struct Stack::Transports {
+  std::unique_ptr<udp::UdpModule> udp;
+  std::unique_ptr<icmp::IcmpModule> icmp;
+};
 
 Stack::Stack() : Stack(Options{}) {}
 
@@ -67,6 +72,8 @@ Stack::Stack(Options options) : options_(options) {
   (void)RegisterStandard(*domain_);
   (void)ip::RegisterIpDriver(domain_->registry());
   transports_ = std::make_unique<Transports>();
+  if (auto u = udp::RegisterUdp(*domain_, *ip_); u.ok()) transports_->udp = std::move(*u);
+  if (auto i = icmp::RegisterIcmp(*domain_, *ip_); i.ok()) transports_->icmp = std::move(*i);
   DomainScope scope(domain_.get());
   ip_fd_ = us_open("/dev/ip", O_RDWR);
 }
@@ -81,6 +88,9 @@ Stack::~Stack() {
   transports_.reset();
   ip_.reset();
 }
+
+udp::UdpModule* Stack::udp() { return transports_->udp.get(); }
+icmp::IcmpModule* Stack::icmp() { return transports_->icmp.get(); }
 
 absl::Status Stack::AttachLoopNetwork(LoopNetwork& net, std::string_view driver) {
   return RegisterLoopDriver(*domain_, net, driver);

@@ -34,6 +34,12 @@
 namespace ustreams {
 
 class LoopNetwork;
+namespace udp {
+class UdpModule;
+}
+namespace icmp {
+class IcmpModule;
+}
 
 class Stack {
  public:
@@ -51,6 +57,9 @@ class Stack {
   Domain& domain() { return *domain_; }
   Scheduler& scheduler() { return domain_->scheduler(); }
   ip::Ip& ip() { return *ip_; }
+  // The transports (their counters; their endpoints are opened as "/dev/udp", "/dev/icmp").
+  udp::UdpModule* udp();
+  icmp::IcmpModule* icmp();
 
   // Registers the loop driver for `net` in this stack's domain under `driver` ("/dev/loop").
   absl::Status AttachLoopNetwork(LoopNetwork& net, std::string_view driver = "loop");
