@@ -80,6 +80,10 @@ void IpImpl::Resolve(const InterfacePtr& ifp, uint32_t next_hop, MsgPtr dgram) {
       e.expires = now + config_.arp_retry;
       ArmArpTimerLocked(e.expires);
       request = true;
+    } else if (e.flushing) {
+      e.pending_bytes += msgsize(dgram.get());
+      e.pending.push_back(std::move(dgram));  // behind the ones being sent
+      return;
     } else {
       mac = e.mac;
       if (e.state == ArpState::kStale && e.tries == 0) {
@@ -128,15 +132,36 @@ void IpImpl::ArpInput(const InterfacePtr& ifp, const ArpPacket& a) {
       e.state = ArpState::kReachable;
       e.tries = 0;
       e.expires = sched_.Now() + config_.arp_reachable;
-      ready.swap(e.pending);
-      e.pending_bytes = 0;
+      if (!e.pending.empty() && !e.flushing) {
+        ready.swap(e.pending);
+        e.pending_bytes = 0;
+        e.flushing = true;
+      }
       ArmArpTimerLocked(e.expires);
     }
   }
   if (a.op == kArpRequest && for_us) {
     SendArp(ifp, kArpReply, a.target_ip, a.sender_mac, a.sender_mac, a.sender_ip);
   }
-  for (MsgPtr& d : ready) Transmit(ifp, a.sender_mac, kEtherTypeIpv4, std::move(d));
+  if (!ready.empty()) FlushPending(ifp, a.sender_ip, a.sender_mac, std::move(ready));
+}
+
+void IpImpl::FlushPending(const InterfacePtr& ifp, uint32_t ip, const MacAddress& mac,
+                          std::deque<MsgPtr> batch) {
+  for (;;) {
+    for (MsgPtr& d : batch) Transmit(ifp, mac, kEtherTypeIpv4, std::move(d));
+    batch.clear();
+    std::lock_guard<std::mutex> l(arp_mu_);
+    auto it = ifp->arp.find(ip);
+    if (it == ifp->arp.end()) return;  // deleted meanwhile (its queue went with it)
+    ArpEntry& e = it->second;
+    if (e.pending.empty() || e.state == ArpState::kIncomplete) {
+      e.flushing = false;
+      return;
+    }
+    batch.swap(e.pending);
+    e.pending_bytes = 0;
+  }
 }
 
 void IpImpl::ArpTimer() {

@@ -150,6 +150,98 @@ RouteTable& Ip::routes() { return impl_->routes_; }
 Scheduler& Ip::scheduler() const { return impl_->sched_; }
 Domain& Ip::domain() const { return impl_->domain_; }
 const IpStats& Ip::stats() const { return impl_->stats_; }
+
+uint64_t Ip::SubscribeEvents(EventFn fn) {
+  std::lock_guard<std::mutex> l(impl_->ev_mu_);
+  const uint64_t id = impl_->ev_next_++;
+  impl_->ev_subs_.emplace_back(id, std::move(fn));
+  impl_->ev_any_.store(true);
+  return id;
+}
+
+void Ip::UnsubscribeEvents(uint64_t id) {
+  std::lock_guard<std::mutex> l(impl_->ev_mu_);
+  std::erase_if(impl_->ev_subs_, [id](const auto& s) { return s.first == id; });
+  impl_->ev_any_.store(!impl_->ev_subs_.empty());
+}
+
+namespace {
+InterfaceInfo InfoOf(const Interface& i) {
+  InterfaceInfo r;
+  r.index = i.index;
+  r.name = i.name;
+  r.mac = i.mac;
+  r.up = i.up;
+  r.running = i.running;
+  r.mtu = i.mtu;
+  for (const IfAddr& a : i.addrs) r.addrs.push_back({a.addr, a.prefix_len, a.broadcast()});
+  return r;
+}
+}  // namespace
+
+std::vector<InterfaceInfo> Ip::Interfaces() const {
+  std::vector<InterfaceInfo> out;
+  std::shared_lock<std::shared_mutex> l(impl_->if_mu_);
+  for (const InterfacePtr& i : impl_->ifs_) {
+    if (i != nullptr) out.push_back(InfoOf(*i));
+  }
+  return out;
+}
+
+std::optional<InterfaceInfo> Ip::Interface(uint32_t index) const {
+  InterfacePtr i = impl_->FindInterface(index);
+  if (i == nullptr) return std::nullopt;
+  std::shared_lock<std::shared_mutex> l(impl_->if_mu_);
+  return InfoOf(*i);
+}
+
+std::vector<ArpInfo> Ip::ArpEntries() const {
+  std::vector<InterfacePtr> ifs;
+  {
+    std::shared_lock<std::shared_mutex> l(impl_->if_mu_);
+    for (const InterfacePtr& i : impl_->ifs_) {
+      if (i != nullptr) ifs.push_back(i);
+    }
+  }
+  std::vector<ArpInfo> out;
+  std::lock_guard<std::mutex> l(impl_->arp_mu_);
+  for (const InterfacePtr& i : ifs) {
+    for (const auto& [addr, e] : i->arp) {
+      ArpInfo a;
+      a.ifindex = i->index;
+      a.addr = addr;
+      a.mac = e.mac;
+      a.state = static_cast<ArpInfo::State>(e.state);
+      a.waiting = e.pending.size();
+      out.push_back(a);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const ArpInfo& x, const ArpInfo& y) {
+    return x.ifindex != y.ifindex ? x.ifindex < y.ifindex : x.addr < y.addr;
+  });
+  return out;
+}
+
+void Ip::set_extension(Extension e, void* p) { impl_->extensions_[e].store(p); }
+void* Ip::extension(Extension e) const { return impl_->extensions_[e].load(); }
+
+void IpImpl::Emit(const IpEvent& e) {
+  if (!ev_any_.load(std::memory_order_relaxed)) return;
+  std::lock_guard<std::mutex> l(ev_mu_);
+  for (const auto& [id, fn] : ev_subs_) fn(e);
+}
+
+IpEvent IpImpl::EventOf(const Interface& ifp, IpEvent::Kind kind) const {
+  IpEvent e;
+  e.kind = kind;
+  e.ifindex = ifp.index;
+  e.ifname = ifp.name;
+  e.mac = ifp.mac;
+  e.up = ifp.up;
+  e.running = ifp.running;
+  e.mtu = ifp.mtu;
+  return e;
+}
 Ip::ReassemblyLoad Ip::reassembly_load() const {
   std::lock_guard<std::mutex> l(impl_->reasm_mu_);
   return {impl_->reasm_.datagrams(), impl_->reasm_.bytes_held()};
@@ -305,6 +397,7 @@ int IpImpl::Send(const SendArgs& args, MsgPtr payload) {
     std::optional<Route> r = routes_.Lookup(args.dst);
     if (!r) {
       Bump(stats_.out_no_routes);
+      Emit(MissEvent(args.dst));
       return ENETUNREACH;
     }
     if (r->flags & RTF_BLACKHOLE) {

@@ -22,7 +22,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "absl/status/statusor.h"
@@ -90,6 +94,43 @@ class Transport {
 
 struct IpStats;  // ip_stats.h
 
+// An interface as IP reports it (Ip::Interfaces).
+struct InterfaceInfo {
+  uint32_t index = 0;
+  std::string name;
+  MacAddress mac{};
+  bool up = false, running = false;
+  uint32_t mtu = 0;
+  struct Address {
+    uint32_t addr;
+    uint8_t prefix_len;
+    uint32_t broadcast;  // 0: none
+  };
+  std::vector<Address> addrs;  // the first is the primary
+};
+
+// An ARP cache entry as IP reports it (Ip::ArpEntries).
+struct ArpInfo {
+  uint32_t ifindex = 0;
+  uint32_t addr = 0;
+  MacAddress mac{};
+  enum State : uint8_t { kIncomplete, kReachable, kStale, kStatic } state = kIncomplete;
+  size_t waiting = 0;  // datagrams queued for the address
+};
+
+// What IP tells a routing socket layer about (RTM_NEWADDR, RTM_DELADDR, RTM_IFINFO, RTM_MISS).
+struct IpEvent {
+  enum Kind : uint8_t { kNewAddr, kDelAddr, kIfInfo, kMiss } kind = kIfInfo;
+  uint32_t ifindex = 0;
+  std::string ifname;
+  MacAddress mac{};
+  uint32_t addr = 0;  // kNewAddr/kDelAddr: the address; kMiss: the destination
+  uint8_t prefix_len = 0;
+  uint32_t broadcast = 0;  // 0: none
+  bool up = false, running = false;  // kIfInfo (and the others: the interface's state)
+  uint32_t mtu = 0;
+};
+
 class Ip {
  public:
   // The IP of the stack whose domain `q`'s stream belongs to; nullptr outside a stack.
@@ -131,6 +172,24 @@ class Ip {
   RouteTable& routes();
   Scheduler& scheduler() const;
   Domain& domain() const;
+
+  // The interfaces (in index order), one of them (nullopt: no such index), the ARP caches.
+  std::vector<InterfaceInfo> Interfaces() const;
+  std::optional<InterfaceInfo> Interface(uint32_t index) const;
+  std::vector<ArpInfo> ArpEntries() const;
+
+  // Calls fn for every IpEvent, from the thread that caused it (an ioctl's, or a sender's for
+  // kMiss), with no IP lock held but under the subscription lock: fn must not subscribe or
+  // unsubscribe. After Unsubscribe returns, fn is not running and is not called again.
+  using EventFn = std::function<void(const IpEvent&)>;
+  uint64_t SubscribeEvents(EventFn fn);
+  void UnsubscribeEvents(uint64_t id);
+
+  // One pointer per extension of the stack that its drivers find through IP (the routing socket
+  // module: kRtsExtension). Not owned.
+  enum Extension { kRtsExtension, kExtensionCount };
+  void set_extension(Extension e, void* p);
+  void* extension(Extension e) const;
 
   // The stack's counters (ip_stats.h).
   const IpStats& stats() const;

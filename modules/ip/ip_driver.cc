@@ -67,7 +67,16 @@ void FinishPlumb(IpImpl* ip, const InterfacePtr& ifp, int error) {
       ifp->step = PlumbStep::kDone;
     }
   }
-  if (error != 0) ip->RemoveInterface(ifp);
+  if (error != 0) {
+    ip->RemoveInterface(ifp);
+  } else {
+    IpEvent e;
+    {
+      std::shared_lock<std::shared_mutex> l(ip->if_mu_);
+      e = ip->EventOf(*ifp, IpEvent::kIfInfo);
+    }
+    ip->Emit(e);
+  }
   if (mp == nullptr) return;
   if (wq == nullptr) {
     freemsg(mp);
@@ -362,6 +371,15 @@ int AddAddress(IpImpl* ip, mblk_t* mp, bool add) {
       });
       ip->RestoreInterfaceRoutes();  // another interface may have the subnet too
     }
+    IpEvent e;
+    {
+      std::shared_lock<std::shared_mutex> l(ip->if_mu_);
+      e = ip->EventOf(*ifp, IpEvent::kDelAddr);
+    }
+    e.addr = gone.addr;
+    e.prefix_len = gone.prefix_len;
+    e.broadcast = gone.broadcast();
+    ip->Emit(e);
     return 0;
   }
   if (r.prefixlen < 0 || r.prefixlen > 32 || !ValidHostAddress(addr)) return EINVAL;
@@ -369,12 +387,18 @@ int AddAddress(IpImpl* ip, mblk_t* mp, bool add) {
   if (a.prefix_len < 31 && (addr == a.net() || addr == a.broadcast())) return EINVAL;
   if (ip->IsLocal(addr)) return EEXIST;
   bool up;
+  IpEvent e;
   {
     std::unique_lock<std::shared_mutex> l(ip->if_mu_);
     if (ifp->addrs.size() >= 64) return ENOSPC;
     ifp->addrs.push_back(a);
     up = ifp->up && ifp->running;
+    e = ip->EventOf(*ifp, IpEvent::kNewAddr);
   }
+  e.addr = a.addr;
+  e.prefix_len = a.prefix_len;
+  e.broadcast = a.broadcast();
+  ip->Emit(e);  // before the interface route's RTM_ADD, as BSD orders them
   if (up) {
     (void)ip->routes_.Add(InterfaceRoute(ifp->index, a));  // EEXIST: the subnet has one
     ip->AnnounceAddress(ifp, addr);
@@ -396,6 +420,14 @@ int SetFlags(IpImpl* ip, mblk_t* mp) {
     if (ifp->up == want_up) return 0;
     ifp->up = want_up;
     for (const IfAddr& a : ifp->addrs) addrs.push_back(a.addr);
+  }
+  {
+    IpEvent e;
+    {
+      std::shared_lock<std::shared_mutex> l(ip->if_mu_);
+      e = ip->EventOf(*ifp, IpEvent::kIfInfo);
+    }
+    ip->Emit(e);
   }
   ip->InterfaceRoutes(ifp, want_up);
   if (want_up) {
@@ -480,10 +512,13 @@ int Arp(IpImpl* ip, queue_t* q, mblk_t* mp, int cmd) {
       ArpEntry& e = ifs[0]->arp[addr];
       e.state = ArpState::kStatic;
       e.mac = mac;
-      ready.swap(e.pending);
-      e.pending_bytes = 0;
+      if (!e.pending.empty() && !e.flushing) {
+        ready.swap(e.pending);
+        e.pending_bytes = 0;
+        e.flushing = true;
+      }
     }
-    for (MsgPtr& d : ready) ip->Transmit(ifs[0], mac, kEtherTypeIpv4, std::move(d));
+    if (!ready.empty()) ip->FlushPending(ifs[0], addr, mac, std::move(ready));
     return 0;
   }
   std::lock_guard<std::mutex> l(ip->arp_mu_);

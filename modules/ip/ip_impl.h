@@ -46,6 +46,9 @@ struct ArpEntry {
   int tries = 0;
   std::deque<MsgPtr> pending;  // datagrams (IP header first) waiting for the address
   size_t pending_bytes = 0;
+  // The waiting datagrams are being sent (outside arp_mu_): later ones queue behind them, so a
+  // sender's datagrams keep their order.
+  bool flushing = false;
 };
 
 // A lower stream linked under IP: a link, an interface once plumbed.
@@ -184,12 +187,32 @@ class IpImpl {
   // Sends dgram (header first) to next_hop on ifp once its address is known.
   void Resolve(const InterfacePtr& ifp, uint32_t next_hop, MsgPtr dgram);
   void ArpInput(const InterfacePtr& ifp, const ArpPacket& a);
+  // Sends `batch` (taken from the entry for ip, which the caller marked flushing), then whatever
+  // queued behind it meanwhile, then clears flushing. Called without arp_mu_.
+  void FlushPending(const InterfacePtr& ifp, uint32_t ip, const MacAddress& mac,
+                    std::deque<MsgPtr> batch);
   void SendArp(const InterfacePtr& ifp, uint16_t op, uint32_t sender_ip, const MacAddress& dst_mac,
                const MacAddress& target_mac, uint32_t target_ip);
   void AnnounceAddress(const InterfacePtr& ifp, uint32_t addr);  // gratuitous ARP
   void ArmArpTimerLocked(absl::Time when);
   void ArpTimer();
   void FlushArp(const InterfacePtr& ifp);
+
+  // ---- events (ip.cc) ----
+  std::mutex ev_mu_;
+  std::vector<std::pair<uint64_t, Ip::EventFn>> ev_subs_;
+  uint64_t ev_next_ = 1;
+  std::atomic<bool> ev_any_{false};
+  std::atomic<void*> extensions_[Ip::kExtensionCount] = {};
+  void Emit(const IpEvent& e);
+  static IpEvent MissEvent(uint32_t dst) {
+    IpEvent e;
+    e.kind = IpEvent::kMiss;
+    e.addr = dst;
+    return e;
+  }
+  // An event about ifp (its name, index, state) of the given kind.
+  IpEvent EventOf(const Interface& ifp, IpEvent::Kind kind) const;
 
   // ---- plumbing (ip_driver.cc) ----
   // Adds or removes the interface route of each address when the interface goes up or down.

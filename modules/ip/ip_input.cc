@@ -292,6 +292,7 @@ void IpImpl::Forward(const InterfacePtr& in, const Ipv4Header& h, MsgPtr dgram) 
     return;
   }
   std::optional<Route> r = routes_.Lookup(h.dst);
+  if (!r) Emit(MissEvent(h.dst));
   if (!r || (r->flags & RTF_REJECT)) {
     stats_.Drop(IpDrop::kNoRoute);
     SendIcmpError(dgram, kIcmpUnreachable, r ? kIcmpHostUnreachable : kIcmpNetUnreachable, 0, 0);

@@ -73,7 +73,7 @@ RouteTable::~RouteTable() {
   // retired_'s destructor frees what was retired.
 }
 
-absl::Status RouteTable::Add(const Route& route) {
+absl::Status RouteTable::Add(const Route& route, uint64_t origin) {
   if (absl::Status s = ValidateRoute(route); !s.ok()) return s;
   {
     std::lock_guard l(mu_);
@@ -87,13 +87,14 @@ absl::Status RouteTable::Add(const Route& route) {
     const TrieNode* root = internal::TrieInsert(root_.load(std::memory_order_relaxed), r, old);
     index_.emplace(key, r);
     PublishLocked(root, old, nullptr);
-    NotifyLocked(RTM_ADD, *r);
+    NotifyLocked(kRouteAdd, *r, origin);
   }
   Deliver();
   return absl::OkStatus();
 }
 
-absl::Status RouteTable::Delete(uint32_t dst, int prefix_len, std::optional<uint32_t> gateway) {
+absl::Status RouteTable::Delete(uint32_t dst, int prefix_len, std::optional<uint32_t> gateway,
+                                uint64_t origin) {
   if (absl::Status s = ValidatePrefix(dst, prefix_len); !s.ok()) return s;
   {
     std::lock_guard l(mu_);
@@ -101,18 +102,18 @@ absl::Status RouteTable::Delete(uint32_t dst, int prefix_len, std::optional<uint
     if (it == index_.end()) {
       return ErrnoError(ESRCH, absl::StrCat(FormatPrefix(dst, prefix_len), ": no such route"));
     }
-    // BSD rtrequest(RTM_DELETE) with a gateway deletes only the route through that gateway.
+    // BSD rtrequest(kRouteDelete) with a gateway deletes only the route through that gateway.
     if (gateway.has_value() && it->second->gateway != *gateway) {
       return ErrnoError(
           ESRCH, absl::StrCat(FormatPrefix(dst, prefix_len), ": no route through that gateway"));
     }
-    EraseLocked(it);
+    EraseLocked(it, origin);
   }
   Deliver();
   return absl::OkStatus();
 }
 
-absl::Status RouteTable::Change(const Route& route) {
+absl::Status RouteTable::Change(const Route& route, uint64_t origin) {
   if (absl::Status s = ValidateRoute(route); !s.ok()) return s;
   {
     std::lock_guard l(mu_);
@@ -128,7 +129,7 @@ absl::Status RouteTable::Change(const Route& route) {
         internal::TrieReplace(root_.load(std::memory_order_relaxed), old_route, r, old);
     it->second = r;
     PublishLocked(root, old, old_route);
-    NotifyLocked(RTM_CHANGE, *r);
+    NotifyLocked(kRouteChange, *r, origin);
   }
   Deliver();
   return absl::OkStatus();
@@ -178,7 +179,7 @@ size_t RouteTable::FlushIf(absl::FunctionRef<bool(const Route&)> pred) {
         continue;
       }
       uint64_t next_key = it->first + 1;  // EraseLocked invalidates btree iterators
-      EraseLocked(it);
+      EraseLocked(it, 0);
       it = index_.lower_bound(next_key);
       ++n;
     }
@@ -208,13 +209,14 @@ const Route* RouteTable::InNodeFallback(uint32_t dst, int prefix_len) const {
   return nullptr;
 }
 
-void RouteTable::EraseLocked(absl::btree_map<uint64_t, const Route*>::iterator it) {
+void RouteTable::EraseLocked(absl::btree_map<uint64_t, const Route*>::iterator it,
+                             uint64_t origin) {
   const Route* r = it->second;
   std::vector<const TrieNode*> old;
   const TrieNode* root = internal::TrieReplace(root_.load(std::memory_order_relaxed), r,
                                                InNodeFallback(r->dst, r->prefix_len), old);
   index_.erase(it);
-  NotifyLocked(RTM_DELETE, *r);  // before PublishLocked, which may free r
+  NotifyLocked(kRouteDelete, *r, origin);  // before PublishLocked, which may free r
   PublishLocked(root, old, r);
 }
 
@@ -227,8 +229,8 @@ void RouteTable::PublishLocked(const TrieNode* root, const std::vector<const Tri
   retired_.Reclaim();
 }
 
-void RouteTable::NotifyLocked(RouteMsgType type, const Route& route) {
-  if (subscriber_count_ != 0) pending_.push_back(RouteChange{type, route});
+void RouteTable::NotifyLocked(RouteMsgType type, const Route& route, uint64_t origin) {
+  if (subscriber_count_ != 0) pending_.push_back(RouteChange{type, route, origin});
 }
 
 void RouteTable::Deliver() {

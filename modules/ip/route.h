@@ -38,8 +38,8 @@
 // returns the longest match whatever its flags, and IP acts on RTF_REJECT and RTF_BLACKHOLE.
 // One route per prefix and length (no multipath; RTF_MULTIRT is not interpreted).
 //
-// Notifications: after each change a subscriber receives {RTM_ADD | RTM_DELETE | RTM_CHANGE,
-// route} (RTM_DELETE carries the route as it was, RTM_CHANGE the new one), in the order the
+// Notifications: after each change a subscriber receives {kRouteAdd | kRouteDelete | kRouteChange,
+// route} (kRouteDelete carries the route as it was, kRouteChange the new one), in the order the
 // changes were made, once each, one at a time. The thread that made a change delivers it before
 // its call returns, unless another thread is delivering at that moment: then that thread
 // delivers it too before it stops. Callbacks may call any method of the table, mutators
@@ -65,9 +65,9 @@
 #include "absl/status/statusor.h"
 #include "modules/ip/rcu.h"
 
-#if defined(RTF_UP) || defined(RTM_ADD)
+#if defined(RTF_UP)
 #error \
-    "modules/ip/route.h defines the BSD/illumos RTF_*/RTM_* values; do not include the host's <net/route.h> (Linux's values differ) in the same file"
+    "modules/ip/route.h defines the BSD/illumos RTF_* values; do not include the host's <net/route.h> (Linux's values differ) in the same file"
 #endif
 
 namespace ustreams::ip {
@@ -99,9 +99,9 @@ enum RouteFlag : uint32_t {
 
 // The routing message types of the notifications (values of illumos/BSD rtm_type).
 enum RouteMsgType : uint8_t {
-  RTM_ADD = 0x1,
-  RTM_DELETE = 0x2,
-  RTM_CHANGE = 0x3,
+  kRouteAdd = 0x1,
+  kRouteDelete = 0x2,
+  kRouteChange = 0x3,
 };
 
 struct Route {
@@ -133,6 +133,9 @@ absl::Status ValidateRoute(const Route& route);
 struct RouteChange {
   RouteMsgType type;
   Route route;
+  // What the changer passed as `origin` (0 for IP's own changes): lets a subscriber recognise
+  // the changes it made itself (a routing socket echoes those with the writer's pid and seq).
+  uint64_t origin = 0;
 };
 
 namespace internal {
@@ -152,10 +155,12 @@ class RouteTable {
 
   // Errors carry their errno (modules/ip/errno_status.h): EINVAL (validation), EEXIST (a route
   // with this prefix and length exists), ESRCH (no such route, or gateway given and different).
-  absl::Status Add(const Route& route);
-  absl::Status Delete(uint32_t dst, int prefix_len, std::optional<uint32_t> gateway = std::nullopt);
+  // `origin` is handed to the subscribers with the change (RouteChange::origin).
+  absl::Status Add(const Route& route, uint64_t origin = 0);
+  absl::Status Delete(uint32_t dst, int prefix_len, std::optional<uint32_t> gateway = std::nullopt,
+                      uint64_t origin = 0);
   // Replaces every attribute of the route with route.dst/route.prefix_len.
-  absl::Status Change(const Route& route);
+  absl::Status Change(const Route& route, uint64_t origin = 0);
   absl::StatusOr<Route> Get(uint32_t dst, int prefix_len) const;
 
   // The longest prefix matching addr, or nullopt. Lock-free (see the theory of operation).
@@ -165,7 +170,7 @@ class RouteTable {
   // false. The copies are taken first, so fn may call anything, and sees no later change.
   void Walk(absl::FunctionRef<bool(const Route&)> fn) const;
 
-  // Deletes every route on ifindex (interface routes included), notifying RTM_DELETE for each.
+  // Deletes every route on ifindex (interface routes included), notifying kRouteDelete for each.
   // Returns how many.
   size_t FlushInterface(uint32_t ifindex);
   // Deletes every route for which pred is true (called under the table's lock: pred must not
@@ -197,14 +202,15 @@ class RouteTable {
   // shorter length: what its slots fall back to when it is deleted.
   const Route* InNodeFallback(uint32_t dst, int prefix_len) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Removes the route at it from the trie and the index, retiring it; queues RTM_DELETE.
-  void EraseLocked(absl::btree_map<uint64_t, const Route*>::iterator it)
+  // Removes the route at it from the trie and the index, retiring it; queues kRouteDelete.
+  void EraseLocked(absl::btree_map<uint64_t, const Route*>::iterator it, uint64_t origin)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Publishes a new root, retires the replaced nodes and old_route, bumps the generation.
   void PublishLocked(const internal::TrieNode* root,
                      const std::vector<const internal::TrieNode*>& old_nodes,
                      const Route* old_route) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void NotifyLocked(RouteMsgType type, const Route& route) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NotifyLocked(RouteMsgType type, const Route& route, uint64_t origin)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Delivers the queued notifications (see the theory of operation). Called without mu_.
   void Deliver() ABSL_LOCKS_EXCLUDED(mu_, delivery_mu_);
 

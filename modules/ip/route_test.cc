@@ -62,7 +62,7 @@ TEST(RouteFlags, MatchIllumosNetRouteH) {
                 RTF_PROTO1 == 0x8000);
   static_assert(RTF_MULTIRT == 0x10000 && RTF_SETSRC == 0x20000 && RTF_INDIRECT == 0x40000 &&
                 RTF_KERNEL == 0x80000);
-  static_assert(RTM_ADD == 1 && RTM_DELETE == 2 && RTM_CHANGE == 3);
+  static_assert(kRouteAdd == 1 && kRouteDelete == 2 && kRouteChange == 3);
   static_assert(PrefixMask(0) == 0 && PrefixMask(8) == 0xff000000u && PrefixMask(32) == ~0u);
 }
 
@@ -338,7 +338,7 @@ TEST(RouteTable, FlushInterfaceRemovesOnlyThatInterface) {
   EXPECT_EQ(Match(t, IP(10, 0, 0, 5)), "none");
   ASSERT_EQ(changes.size(), 3u);
   for (const RouteChange& c : changes) {
-    EXPECT_EQ(c.type, RTM_DELETE);
+    EXPECT_EQ(c.type, kRouteDelete);
     EXPECT_EQ(c.route.ifindex, 2u);
   }
   EXPECT_EQ(changes[0].route.prefix_len, 0);  // in walk order
@@ -385,11 +385,11 @@ TEST(RouteNotify, AddChangeDeleteInOrder) {
   EXPECT_ERRNO(t.Delete(IP(10, 0, 0, 0), 8), ESRCH);  // no notification for a failure
   EXPECT_ERRNO(t.Add(R(IP(10, 0, 0, 1), 8)), EINVAL);
   ASSERT_EQ(got.size(), 3u);
-  EXPECT_EQ(got[0].type, RTM_ADD);
+  EXPECT_EQ(got[0].type, kRouteAdd);
   EXPECT_EQ(got[0].route, a);
-  EXPECT_EQ(got[1].type, RTM_CHANGE);
+  EXPECT_EQ(got[1].type, kRouteChange);
   EXPECT_EQ(got[1].route, b);
-  EXPECT_EQ(got[2].type, RTM_DELETE);
+  EXPECT_EQ(got[2].type, kRouteDelete);
   EXPECT_EQ(got[2].route, b);  // the route as it was
 }
 
@@ -415,7 +415,7 @@ TEST(RouteNotify, CallbackMayChangeTheTable) {
   t.Subscribe([&](const RouteChange& c) {
     got.emplace_back(c.type, c.route.prefix_len);
     // An interface route brings a host route with it, as IP would add for a local address.
-    if (c.type == RTM_ADD && c.route.interface_route) {
+    if (c.type == kRouteAdd && c.route.interface_route) {
       EXPECT_TRUE(t.Get(c.route.dst, c.route.prefix_len).ok());
       EXPECT_TRUE(t.Add(R(c.route.dst | 1, 32)).ok());
     }
@@ -423,7 +423,7 @@ TEST(RouteNotify, CallbackMayChangeTheTable) {
   Route ifr = R(IP(10, 0, 0, 0), 24);
   ifr.interface_route = true;
   ASSERT_TRUE(t.Add(ifr).ok());
-  std::vector<std::pair<RouteMsgType, int>> want = {{RTM_ADD, 24}, {RTM_ADD, 32}};
+  std::vector<std::pair<RouteMsgType, int>> want = {{kRouteAdd, 24}, {kRouteAdd, 32}};
   EXPECT_EQ(got, want);
 }
 
@@ -463,8 +463,8 @@ TEST(RouteNotify, ConcurrentWritersEveryChangeDeliveredOnceInTableOrder) {
     ++notified;
     uint64_t key = (uint64_t{c.route.dst} << 8) | c.route.prefix_len;
     int& s = state[key];
-    if (c.type == RTM_ADD) consistent &= (s == 0), s = 1;
-    if (c.type == RTM_DELETE) consistent &= (s == 1), s = 0;
+    if (c.type == kRouteAdd) consistent &= (s == 0), s = 1;
+    if (c.type == kRouteDelete) consistent &= (s == 1), s = 0;
   });
   constexpr int kThreads = 4, kOps = 2000;
   std::atomic<int> done_ops{0};

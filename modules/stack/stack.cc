@@ -15,6 +15,7 @@
 #include "modules/ip/ip_impl.h"
 #include "modules/icmp/icmp.h"
 #include "modules/ip/ip_ioctl.h"
+#include "modules/rts/rts.h"
 #include "modules/udp/udp.h"
 #include "streams/drivers/standard.h"
 #include "streams/stropts.h"
@@ -60,6 +61,7 @@ void CopyName(char (&dst)[N], std::string_view name) {
 struct Stack::Transports {
   std::unique_ptr<udp::UdpModule> udp;
   std::unique_ptr<icmp::IcmpModule> icmp;
+  std::unique_ptr<rts::RtsModule> rts;
 };
 
 Stack::Stack() : Stack(Options{}) {}
@@ -74,6 +76,7 @@ Stack::Stack(Options options) : options_(options) {
   transports_ = std::make_unique<Transports>();
   if (auto u = udp::RegisterUdp(*domain_, *ip_); u.ok()) transports_->udp = std::move(*u);
   if (auto i = icmp::RegisterIcmp(*domain_, *ip_); i.ok()) transports_->icmp = std::move(*i);
+  if (auto r = rts::RegisterRts(*domain_, *ip_); r.ok()) transports_->rts = std::move(*r);
   DomainScope scope(domain_.get());
   ip_fd_ = us_open("/dev/ip", O_RDWR);
 }
@@ -91,6 +94,7 @@ Stack::~Stack() {
 
 udp::UdpModule* Stack::udp() { return transports_->udp.get(); }
 icmp::IcmpModule* Stack::icmp() { return transports_->icmp.get(); }
+rts::RtsModule* Stack::rts() { return transports_->rts.get(); }
 
 absl::Status Stack::AttachLoopNetwork(LoopNetwork& net, std::string_view driver) {
   return RegisterLoopDriver(*domain_, net, driver);

@@ -12,7 +12,8 @@
 //   // us_open("/dev/udp", ...) with DomainScope scope(&a.domain()) ...
 //
 // What a stack registers in its domain: the standard drivers and modules (streams/standard.h),
-// "ip" (modules/ip), "udp" (modules/udp), "icmp" (raw ICMP, modules/icmp).
+// "ip" (modules/ip), "udp" (modules/udp), "icmp" (raw ICMP, modules/icmp), "rts" (routing
+// sockets, modules/rts).
 //
 // The plumbing helpers below use the same calls an application would (us_open, I_PLINK, I_STR on
 // an "ip" stream, ip_ioctl.h), from the calling thread with this stack's domain made current.
@@ -40,6 +41,9 @@ class UdpModule;
 namespace icmp {
 class IcmpModule;
 }
+namespace rts {
+class RtsModule;
+}
 
 class Stack {
  public:
@@ -60,6 +64,7 @@ class Stack {
   // The transports (their counters; their endpoints are opened as "/dev/udp", "/dev/icmp").
   udp::UdpModule* udp();
   icmp::IcmpModule* icmp();
+  rts::RtsModule* rts();  // routing sockets ("/dev/rts")
 
   // Registers the loop driver for `net` in this stack's domain under `driver` ("/dev/loop").
   absl::Status AttachLoopNetwork(LoopNetwork& net, std::string_view driver = "loop");

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -51,12 +52,18 @@ int ThreadCount() {
   return n;
 }
 
-// The threads of the process before a test makes any: one thread is started and joined first,
+// The threads of the process before a test makes any. One thread is started and joined first,
 // so that a runtime that starts a helper thread with the first thread (ThreadSanitizer does) has
-// it already.
+// it already; the least of a few samples, since a thread just joined (by an earlier test) may
+// linger in /proc for a moment.
 int BaselineThreadCount() {
   std::thread([] {}).join();
-  return ThreadCount();
+  int n = ThreadCount();
+  for (int i = 0; i < 50; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    n = std::min(n, ThreadCount());
+  }
+  return n;
 }
 
 // Polls cond until it holds or `limit` of wall time has passed.
@@ -239,7 +246,7 @@ TEST_F(StackTest, ThreadedStacksExchangeDatagrams) {
     EXPECT_EQ(a.ip().reassembly_load().bytes, 0u);
     EXPECT_EQ(b.ip().reassembly_load().bytes, 0u);
   }
-  EXPECT_TRUE(WaitFor([&] { return ThreadCount() == threads_before; }, absl::Seconds(10)))
+  EXPECT_TRUE(WaitFor([&] { return ThreadCount() <= threads_before; }, absl::Seconds(10)))
       << ThreadCount() << " threads, " << threads_before << " before";
 }
 
@@ -341,7 +348,7 @@ TEST_P(StackTeardownTest, ThreadedStacksWithTrafficInFlight) {
     a.reset();
     b.reset();
   }
-  EXPECT_TRUE(WaitFor([&] { return ThreadCount() == threads_before; }, absl::Seconds(10)))
+  EXPECT_TRUE(WaitFor([&] { return ThreadCount() <= threads_before; }, absl::Seconds(10)))
       << ThreadCount() << " threads, " << threads_before << " before";
 }
 
