@@ -12,6 +12,7 @@
 # Targets (both read tests/fuzz/corpus/ip_input):
 #   ip_input  modules/ip/fuzz/ip_input_fuzz.cc: the parsers and reassembly, with properties
 #   ip_stack  modules/ip/fuzz/ip_stack_fuzz.cc: IP's LinkInput (ARP, ICMP, forwarding, errors)
+#   rts       modules/rts/fuzz/rts_fuzz.cc: routing socket requests (tests/fuzz/corpus/rts)
 #
 # Needs clang++ and libFuzzer's runtime (Debian: clang, libclang-rt-14-dev). Without them it says
 # so and exits 0: the check is skipped, not failed (the Bazel test //tests/fuzz:ip_input_fuzz_test
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
     -u) update=1; shift ;;
     -b) build_only=1; shift ;;
     --) shift; break ;;
-    *) echo "usage: $0 [-T ip_input|ip_stack] [-t seconds] [-u] [-b] [-- libFuzzer flags]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-T ip_input|ip_stack|rts] [-t seconds] [-u] [-b] [-- libFuzzer flags]" >&2; exit 2 ;;
   esac
 done
 
@@ -51,9 +52,11 @@ case "$target" in
       modules/ip/wire_test_util.cc
       "${mblk_srcs[@]}"
     ) ;;
-  ip_stack)
+  ip_stack|rts)
+    main=modules/ip/fuzz/ip_stack_fuzz.cc
+    [ "$target" = rts ] && main="modules/rts/fuzz/rts_fuzz.cc modules/rts/rts.cc"
     srcs=(
-      modules/ip/fuzz/ip_stack_fuzz.cc
+      $main
       modules/ip/arp.cc modules/ip/ip.cc modules/ip/ip_driver.cc modules/ip/ip_input.cc
       modules/ip/checksum.cc modules/ip/packet_view.cc modules/ip/reassembly.cc modules/ip/wire.cc
       modules/ip/route.cc modules/ip/route_trie.cc modules/ip/rcu.cc modules/ip/classifier.cc
@@ -115,6 +118,7 @@ fi
 
 # New inputs go to a scratch directory listed first; the committed corpus is only read.
 seeds="$root/tests/fuzz/corpus/ip_input"
+[ "$target" = rts ] && seeds="$root/tests/fuzz/corpus/rts"
 work="$out/corpus"
 mkdir -p "$work"
 artifacts="${TEST_UNDECLARED_OUTPUTS_DIR:-$out}"
