@@ -7,6 +7,7 @@
 // the receiver got per second; "sent" shows what the sender managed.
 //
 //   bazel run -c opt //tools/bench:udp_bench -- [--seconds=2] [--only=kernel|stacks|router]
+//                                                [--workers=N]  (scheduler threads per stack, 2)
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -170,13 +171,22 @@ void Print(const char* what, size_t size, const Result& r, double baseline) {
   std::printf("\n");
 }
 
+Stack::Options StackOptions(int workers, bool forwarding) {
+  Stack::Options o;
+  o.workers = workers;
+  o.ip.forwarding = forwarding;
+  return o;
+}
+
 int Main(int argc, char** argv) {
   double seconds = 2;
+  int workers = 2;
   std::string only;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a.rfind("--seconds=", 0) == 0) seconds = std::stod(a.substr(10));
     if (a.rfind("--only=", 0) == 0) only = a.substr(7);
+    if (a.rfind("--workers=", 0) == 0) workers = std::stoi(a.substr(10));
   }
   for (size_t size : {size_t{64}, size_t{1400}}) {
     Result k = Kernel(size, seconds);
@@ -185,7 +195,7 @@ int Main(int argc, char** argv) {
     if (only.empty() || only == "stacks") {
       LoopNetwork net;
       auto [pa, pb] = net.AddWire();
-      Stack a, b;
+      Stack a(StackOptions(workers, false)), b(StackOptions(workers, false));
       (void)a.AttachLoopNetwork(net);
       (void)b.AttachLoopNetwork(net);
       (void)a.AddLoopInterface("net0", pa, "10.0.0.1/24");
@@ -196,8 +206,8 @@ int Main(int argc, char** argv) {
       LoopNetwork net;
       auto [pa, pr1] = net.AddWire();
       auto [pr2, pb] = net.AddWire();
-      Stack a, b;
-      Stack r(Stack::Options{.ip = {.forwarding = true}});
+      Stack a(StackOptions(workers, false)), b(StackOptions(workers, false));
+      Stack r(StackOptions(workers, true));
       for (Stack* s : {&a, &b, &r}) (void)s->AttachLoopNetwork(net);
       (void)a.AddLoopInterface("net0", pa, "10.0.1.1/24");
       (void)r.AddLoopInterface("net0", pr1, "10.0.1.254/24");
