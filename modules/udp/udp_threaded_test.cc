@@ -25,8 +25,6 @@ class UdpThreadedTest : public ::testing::Test {
     b_ = std::make_unique<Stack>();
     ASSERT_TRUE(a_->AttachLoopNetwork(net_).ok());
     ASSERT_TRUE(b_->AttachLoopNetwork(net_).ok());
-    ta_ = std::make_unique<Transports>(*a_);
-    tb_ = std::make_unique<Transports>(*b_);
     ASSERT_TRUE(a_->AddLoopInterface("net0", pa, "10.0.0.1/24").ok());
     ASSERT_TRUE(b_->AddLoopInterface("net0", pb, "10.0.0.2/24").ok());
   }
@@ -37,8 +35,6 @@ class UdpThreadedTest : public ::testing::Test {
     }
     a_->scheduler().WaitIdle();
     b_->scheduler().WaitIdle();
-    ta_.reset();
-    tb_.reset();
     a_.reset();
     b_.reset();
     EXPECT_EQ(fdtable::Count(), fds_before_) << "stream descriptors left open";
@@ -69,7 +65,6 @@ class UdpThreadedTest : public ::testing::Test {
   int fds_before_ = 0;
   LoopNetwork net_;
   std::unique_ptr<Stack> a_, b_;
-  std::unique_ptr<Transports> ta_, tb_;
 };
 
 TEST_F(UdpThreadedTest, EchoServerOnItsOwnThread) {

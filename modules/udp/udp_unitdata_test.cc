@@ -220,10 +220,9 @@ TEST_F(UdpUnitdataTest, BroadcastReachesEveryEndpointOfThePort) {
   EXPECT_EQ(udp(b()).stats().no_ports, 0u);
 }
 
-// Disabled until Ip::SourceFor(255.255.255.255) answers with the source Ip::Send would use (the
-// first interface up when no route covers the limited broadcast); today it says ENETUNREACH, and
-// UDP needs the source for its checksum's pseudo-header.
-TEST_F(UdpUnitdataTest, DISABLED_LimitedBroadcastReachesTheLink) {
+// 255.255.255.255 leaves by the first interface up (no route covers it), from that interface's
+// address: the source UDP's checksum needs comes from Ip::SourceFor, which must agree with Send.
+TEST_F(UdpUnitdataTest, LimitedBroadcastReachesTheLink) {
   int fa = Open(a()), fb = Open(b());
   Bind(fb, Sin("0.0.0.0", 5000));
   SetOpt(fa, SOL_SOCKET, SO_BROADCAST, 1);

@@ -65,7 +65,6 @@ class DemoNet {
       absl::SleepFor(absl::Milliseconds(10));
     }
     for (Stack* s : {host_.get(), router_.get(), far_.get()}) s->scheduler().WaitIdle();
-    icmp_.clear();
     host_.reset();
     router_.reset();
     far_.reset();
@@ -77,16 +76,11 @@ class DemoNet {
   std::unique_ptr<Stack> Make(const Stack::Options& o) {
     auto s = std::make_unique<Stack>(o);
     ok_ = ok_ && s->AttachLoopNetwork(net_).ok();
-    if (s->ip().transport(ustreams::ip::kProtoIcmp) == nullptr) {
-      auto m = ustreams::icmp::RegisterIcmp(s->domain(), s->ip());
-      if (m.ok()) icmp_.push_back(std::move(*m));
-    }
     return s;
   }
 
   bool ok_ = true;
   LoopNetwork net_;
-  std::vector<std::unique_ptr<ustreams::icmp::IcmpModule>> icmp_;
   std::unique_ptr<Stack> host_, router_, far_;
 };
 

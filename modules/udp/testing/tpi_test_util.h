@@ -210,32 +210,10 @@ inline std::vector<XtiOpt> XtiOpts(const Msg& m) {
 
 // ---- stacks ----
 
-// Registers UDP and raw ICMP in a stack that does not register them itself (yet), and keeps them
-// alive. Destroy it after every stream of the stack is closed and before the stack.
-class Transports {
- public:
-  explicit Transports(Stack& s) {
-    if (s.ip().transport(ip::kProtoUdp) == nullptr) {
-      auto m = udp::RegisterUdp(s.domain(), s.ip());
-      EXPECT_TRUE(m.ok()) << m.status();
-      if (m.ok()) udp_ = std::move(*m);
-    }
-    if (s.ip().transport(ip::kProtoIcmp) == nullptr) {
-      auto m = icmp::RegisterIcmp(s.domain(), s.ip());
-      EXPECT_TRUE(m.ok()) << m.status();
-      if (m.ok()) icmp_ = std::move(*m);
-    }
-  }
-  static udp::UdpModule* Udp(Stack& s) {
-    return dynamic_cast<udp::UdpModule*>(s.ip().transport(ip::kProtoUdp));
-  }
-  static icmp::IcmpModule* Icmp(Stack& s) {
-    return dynamic_cast<icmp::IcmpModule*>(s.ip().transport(ip::kProtoIcmp));
-  }
-
- private:
-  std::unique_ptr<udp::UdpModule> udp_;
-  std::unique_ptr<icmp::IcmpModule> icmp_;
+// The transports a Stack registers, for their counters.
+struct Transports {
+  static udp::UdpModule* Udp(Stack& s) { return s.udp(); }
+  static icmp::IcmpModule* Icmp(Stack& s) { return s.icmp(); }
 };
 
 // Stacks in virtual time on one wire: a is 10.0.0.1/24, b is 10.0.0.2/24. Descriptors opened
@@ -254,8 +232,6 @@ class TwoStacks : public ::testing::Test {
     b_ = std::make_unique<Stack>(o);
     ASSERT_TRUE(a_->AttachLoopNetwork(*net_).ok());
     ASSERT_TRUE(b_->AttachLoopNetwork(*net_).ok());
-    ta_ = std::make_unique<Transports>(*a_);
-    tb_ = std::make_unique<Transports>(*b_);
     ASSERT_TRUE(a_->AddLoopInterface("net0", pa, "10.0.0.1/24").ok());
     ASSERT_TRUE(b_->AddLoopInterface("net0", pb, "10.0.0.2/24").ok());
     clock_ =
@@ -270,8 +246,6 @@ class TwoStacks : public ::testing::Test {
     fds_.clear();
     if (clock_) Run();
     clock_.reset();
-    ta_.reset();
-    tb_.reset();
     a_.reset();
     b_.reset();
     net_.reset();
@@ -340,7 +314,6 @@ class TwoStacks : public ::testing::Test {
   std::unique_ptr<LoopNetwork> net_;
   int port_a_ = 0;
   std::unique_ptr<Stack> a_, b_;
-  std::unique_ptr<Transports> ta_, tb_;
   std::unique_ptr<Lockstep> clock_;
   std::vector<std::pair<int, Stack*>> fds_;
 };
