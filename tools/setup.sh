@@ -7,6 +7,7 @@ packages=(
   g++ libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libprotobuf-dev protobuf-compiler liburing-dev
   clang libclang-rt-14-dev
+  graphviz
 )
 
 missing=()
