@@ -6,6 +6,7 @@
 
 #include "modules/rts/rts_test_util.h"
 #include "modules/stack/stack.h"
+#include "streams/alloc.h"
 #include "streams/tihdr.h"
 
 namespace ustreams::rts::testing {
@@ -143,6 +144,29 @@ TEST_F(RtsTest, ShortMessagesAreEinvalAndNotEchoed) {
   EXPECT_EQ(Write(fd, hdr.substr(0, sizeof(rt_msghdr))), EINVAL);
   EXPECT_EQ(Write(fd, hdr.substr(0, sizeof(rt_msghdr) + 1)), EINVAL);
   EXPECT_EQ(Drain(fd).size(), 2u);
+}
+
+TEST_F(RtsTest, OutOfMemoryIsEnobufsAndChangesNothing) {
+  int fd = Open();
+  const size_t before = Routes();
+  const uint64_t injected = AllocFaults::InjectedFailures();
+  // The head's block for the write is the first allocation; the driver's copy of the request
+  // the second, which fails.
+  AllocFaults::FailEveryNth(2);
+  const int err = Write(fd, AddVia("192.168.0.0", "255.255.0.0", "10.0.0.254"));
+  AllocFaults::Clear();
+  ASSERT_GT(AllocFaults::InjectedFailures(), injected);
+  EXPECT_EQ(err, ENOBUFS);
+  EXPECT_EQ(Routes(), before);
+  // Memory is back: the same request succeeds.
+  EXPECT_EQ(Write(fd, AddVia("192.168.0.0", "255.255.0.0", "10.0.0.254")), 0);
+}
+
+TEST_F(RtsTest, ZeroLengthWriteIsEinval) {
+  int fd = Open();
+  // An empty write is a zero-length message: too short to be a request.
+  EXPECT_EQ(Write(fd, std::string()), EINVAL);
+  EXPECT_TRUE(Drain(fd).empty());
 }
 
 TEST_F(RtsTest, EachFieldWrongInTurnLeavesTheTableAlone) {
