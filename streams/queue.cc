@@ -726,6 +726,21 @@ void FlushAsDriver(queue_t* wq, mblk_t* mp) {
   qreply(wq, mp);
 }
 
+void FlushAsMuxLower(queue_t* lower_rq, mblk_t* mp) {
+  if (!(*mp->b_rptr & FLUSHW)) {
+    freemsg(mp);
+    return;
+  }
+  if (DB_REF(mp) > 1) {
+    mblk_t* copy = copymsg(mp);
+    freemsg(mp);
+    if (copy == nullptr) return;
+    mp = copy;
+  }
+  *mp->b_rptr &= static_cast<unsigned char>(~FLUSHR);
+  qreply(lower_rq, mp);
+}
+
 // ---- lifecycle, callbacks, waits ----
 
 void qprocson(queue_t* q) { q->q_stream->ProcsOn(q->q_pair); }

@@ -215,6 +215,10 @@ void qbackenable(queue_t* q, unsigned char band);
 // Both consume mp. A module's put procedure calls FlushAsModule for every M_FLUSH it sees.
 void FlushAsModule(queue_t* q, mblk_t* mp);
 void FlushAsDriver(queue_t* wq, mblk_t* mp);
+// What a multiplexor's lower read side does with an M_FLUSH coming up a linked stream, as the
+// stream head it replaces would: FLUSHW goes back down with FLUSHR cleared, FLUSHR ends here.
+// Consumes mp.
+void FlushAsMuxLower(queue_t* lower_rq, mblk_t* mp);
 // What a module does with a message it has no business with: putnext, or FlushAsModule for an
 // M_FLUSH. Consumes mp.
 void PassAlong(queue_t* q, mblk_t* mp);

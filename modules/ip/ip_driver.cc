@@ -650,12 +650,7 @@ int LowerRput(queue_t* q, mblk_t* mp) {
   auto* lower = static_cast<Lower*>(q->q_ptr);
   IpImpl* ip = ImplOf(q);
   if (DB_TYPE(mp) == M_FLUSH) {
-    if (*mp->b_rptr & FLUSHW) {
-      *mp->b_rptr &= static_cast<unsigned char>(~FLUSHR);
-      qreply(q, mp);
-      return 0;
-    }
-    freemsg(mp);
+    FlushAsMuxLower(q, mp);
     return 0;
   }
   InterfacePtr ifp;

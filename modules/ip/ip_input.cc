@@ -30,30 +30,7 @@ constexpr uint32_t kLimitedBroadcast = 0xffffffff;
 bool IsMulticast(uint32_t a) { return (a >> 28) == 0xe; }
 bool IsLoopbackNet(uint32_t a) { return (a >> 24) == 127; }
 
-// Drops n bytes from the front of a chain (freeing emptied blocks); returns the new head.
-mblk_t* StripFront(mblk_t* mp, size_t n) {
-  while (mp != nullptr && n > 0 && n >= MBLKL(mp)) {
-    n -= MBLKL(mp);
-    mblk_t* next = mp->b_cont;
-    freeb(mp);
-    mp = next;
-  }
-  if (mp != nullptr) mp->b_rptr += n;
-  return mp;
-}
 
-// Keeps the first len bytes of a chain (len <= msgsize), freeing the rest.
-void KeepFirst(mblk_t* mp, size_t len) {
-  for (; mp != nullptr; mp = mp->b_cont) {
-    if (MBLKL(mp) >= len) {
-      mp->b_wptr = mp->b_rptr + len;
-      if (mp->b_cont != nullptr) freemsg(mp->b_cont);
-      mp->b_cont = nullptr;
-      return;
-    }
-    len -= MBLKL(mp);
-  }
-}
 
 // True when a chain pins buffers much larger than the bytes it carries: a fragment that is a
 // slice of its sender's whole datagram, handed over without a copy (IP fragments by dupb, and the
@@ -112,7 +89,7 @@ void IpImpl::LinkInput(const InterfacePtr& ifp, MsgPtr frame) {
     stats_.Drop(IpDrop::kUnknownEtherType);
     return;
   }
-  mblk_t* mp = StripFront(frame.release(), kEthernetHeaderLength);
+  mblk_t* mp = TrimFront(frame.release(), kEthernetHeaderLength);
   Ipv4Input(ifp, MsgPtr(mp));
 }
 
@@ -123,7 +100,7 @@ void IpImpl::Ipv4Input(const InterfacePtr& ifp, MsgPtr packet) {
     stats_.Wire(h.error());
     return;
   }
-  KeepFirst(packet.get(), h->total_length);  // link padding
+  TrimTo(packet.get(), h->total_length);  // link padding
   const uint32_t src = h->src, dst = h->dst;
   bool up, bcast;
   {

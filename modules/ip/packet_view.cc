@@ -93,4 +93,27 @@ std::string PacketView::ToString() const {
   return s;
 }
 
+mblk_t* TrimFront(mblk_t* mp, size_t n) {
+  while (mp != nullptr && n > 0 && n >= MBLKL(mp)) {
+    n -= MBLKL(mp);
+    mblk_t* next = mp->b_cont;
+    freeb(mp);
+    mp = next;
+  }
+  if (mp != nullptr) mp->b_rptr += n;
+  return mp;
+}
+
+void TrimTo(mblk_t* mp, size_t len) {
+  for (; mp != nullptr; mp = mp->b_cont) {
+    if (MBLKL(mp) >= len) {
+      mp->b_wptr = mp->b_rptr + len;
+      if (mp->b_cont != nullptr) freemsg(mp->b_cont);
+      mp->b_cont = nullptr;
+      return;
+    }
+    len -= MBLKL(mp);
+  }
+}
+
 }  // namespace ustreams::ip

@@ -65,4 +65,11 @@ class PacketView {
   size_t len_ = 0;
 };
 
+// Chain trimming for packets that arrive with bytes around them (a link header, link padding).
+// Removes n bytes from the front of a chain, freeing the blocks it empties; returns the new head
+// (nullptr when nothing is left).
+mblk_t* TrimFront(mblk_t* mp, size_t n);
+// Keeps the first len bytes of a chain (len <= its size) and frees the blocks past them.
+void TrimTo(mblk_t* mp, size_t len);
+
 }  // namespace ustreams::ip

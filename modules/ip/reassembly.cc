@@ -24,30 +24,7 @@ size_t TrueSize(const mblk_t* mp) {
   return n;
 }
 
-// Removes n bytes from the front of the chain, freeing the blocks emptied; returns the new head.
-mblk_t* TrimFront(mblk_t* mp, size_t n) {
-  while (mp != nullptr && n > 0 && n >= MBLKL(mp)) {
-    n -= MBLKL(mp);
-    mblk_t* next = mp->b_cont;
-    freeb(mp);
-    mp = next;
-  }
-  if (mp != nullptr) mp->b_rptr += n;
-  return mp;
-}
 
-// Keeps the first len bytes of the chain (len <= msgsize) and frees the blocks past them.
-void TrimTo(mblk_t* mp, size_t len) {
-  for (; mp != nullptr; mp = mp->b_cont) {
-    if (MBLKL(mp) >= len) {
-      mp->b_wptr = mp->b_rptr + len;
-      if (mp->b_cont != nullptr) freemsg(mp->b_cont);
-      mp->b_cont = nullptr;
-      return;
-    }
-    len -= MBLKL(mp);
-  }
-}
 
 mblk_t* LastBlock(mblk_t* mp) {
   while (mp->b_cont != nullptr) mp = mp->b_cont;

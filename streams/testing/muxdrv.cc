@@ -122,13 +122,7 @@ int UpperWput(queue_t* q, mblk_t* mp) {
 int LowerRput(queue_t* q, mblk_t* mp) {
   auto* l = static_cast<Lower*>(q->q_ptr);
   if (DB_TYPE(mp) == M_FLUSH) {
-    // As a stream head would: FLUSHW goes back down, FLUSHR ends here.
-    if (*mp->b_rptr & FLUSHW) {
-      *mp->b_rptr &= static_cast<unsigned char>(~FLUSHR);
-      qreply(q, mp);
-      return 0;
-    }
-    freemsg(mp);
+    FlushAsMuxLower(q, mp);
     return 0;
   }
   if (l == nullptr || !(DB_TYPE(mp) == M_DATA || DB_TYPE(mp) == M_PROTO ||
