@@ -262,25 +262,31 @@ void PutOffTheEnd([[maybe_unused]] queue_t* q, mblk_t* mp) {
   freemsg(mp);
 }
 
-// A putnext() into a stream this thread holds no claim on (a multiplexor routing between its
-// upper and lower streams, a driver handing over to another stack): claim it for the call.
-void PutAcross(queue_t* nq, mblk_t* mp) {
-  StreamClaim claim(nq->q_stream);
+// A putnext() from a stream this thread holds no claim on (a multiplexor routing between its
+// upper and lower streams, a driver handing over to another stack): claim q's stream first, then
+// read q_next, so a module pushed or popped there meanwhile is either wholly in the way or gone.
+void PutAcross(queue_t* q, mblk_t* mp) {
+  StreamClaim claim(q->q_stream);
+  queue_t* nq = q->q_next;
+  if (nq == nullptr) {
+    PutOffTheEnd(q, mp);
+    return;
+  }
   internal::CallPut(nq, mp);
 }
 }  // namespace
 
 void putnext(queue_t* q, mblk_t* mp) {
   STREAMS_NOT_QUEUED(mp, "putnext");
+  // q and its next queue share a stream (or a pipe's claim group), so q's group is the one to
+  // check.
+  if (q->q_group != internal::t_claim_group) [[unlikely]] {
+    PutAcross(q, mp);
+    return;
+  }
   queue_t* nq = q->q_next;
   if (nq == nullptr) {
     PutOffTheEnd(q, mp);
-    return;
-  }
-  // q and its next queue share a stream (or a pipe's claim group), so q's group is the one to
-  // check (it is read in parallel with the next queue's fields).
-  if (q->q_group != internal::t_claim_group) [[unlikely]] {
-    PutAcross(nq, mp);
     return;
   }
   if (nq->q_syncq == nullptr) {
@@ -583,7 +589,14 @@ int canput(queue_t* q) {
   return 1;
 }
 
-int canputnext(queue_t* q) { return canput(q->q_next); }
+int canputnext(queue_t* q) {
+  if (q->q_group != internal::t_claim_group) [[unlikely]] {
+    // From another stream (see PutAcross): q_next is stable only under q's stream's claim.
+    StreamClaim claim(q->q_stream);
+    return canput(q->q_next);
+  }
+  return canput(q->q_next);
+}
 
 int bcanput(queue_t* q, unsigned char pri) {
   if (q == nullptr) return 0;

@@ -21,7 +21,9 @@ IcmpModule* IcmpModule::Of(queue_t* q) {
 }
 
 std::shared_ptr<IcmpEndpoint> IcmpModule::NewEndpoint() {
-  return std::make_shared<IcmpEndpoint>(*this);
+  auto ep = std::make_shared<IcmpEndpoint>(*this);
+  Add(ep.get());  // published once whole (Receive takes references with weak_from_this)
+  return ep;
 }
 
 void IcmpModule::Add(IcmpEndpoint* ep) {

@@ -29,20 +29,13 @@ constexpr uint32_t kLoopback = 0x7f000001;
 
 }  // namespace
 
-IcmpEndpoint::IcmpEndpoint(IcmpModule& module) : module_(module) { module_.Add(this); }
+IcmpEndpoint::IcmpEndpoint(IcmpModule& module) : module_(module) {}
 
 IcmpEndpoint::~IcmpEndpoint() { module_.Remove(this); }
 
-void IcmpEndpoint::Attach(dgram::DatagramUpper* upper) {
-  std::lock_guard<std::mutex> l(upper_mu_);
-  if (!closed_) upper_ = upper;
-}
+void IcmpEndpoint::Attach(dgram::DatagramUpper* upper) { gate_.Attach(upper); }
 
-void IcmpEndpoint::Close() {
-  std::lock_guard<std::mutex> l(upper_mu_);  // waits for an upcall in progress
-  upper_ = nullptr;
-  closed_ = true;
-}
+void IcmpEndpoint::Close() { gate_.Close(); }  // waits for an upcall in progress
 
 absl::StatusOr<sockaddr_in> IcmpEndpoint::Bind(const sockaddr_in& addr) {
   if (addr.sin_family != AF_INET) return ip::ErrnoError(EAFNOSUPPORT, "not AF_INET");
@@ -91,8 +84,8 @@ int IcmpEndpoint::SetOption(int level, int name, int value, bool check_only) {
     if (opts_.rcvbuf == old_rcvbuf) return 0;
     rcvbuf = opts_.rcvbuf;
   }
-  std::lock_guard<std::mutex> l(upper_mu_);
-  if (upper_ != nullptr) upper_->SetReceiveBuffer(static_cast<size_t>(rcvbuf));
+  dgram::UpcallGate::Upcall up(gate_);
+  if (up.upper() != nullptr) up.upper()->SetReceiveBuffer(static_cast<size_t>(rcvbuf));
   return 0;
 }
 
@@ -125,8 +118,8 @@ bool IcmpEndpoint::Wants(uint32_t dst) const {
 }
 
 void IcmpEndpoint::Deliver(uint32_t src, MsgPtr datagram) {
-  std::lock_guard<std::mutex> l(upper_mu_);
-  if (upper_ == nullptr || !upper_->Deliver(dgram::MakeSockaddr(src, 0), std::move(datagram))) {
+  dgram::UpcallGate::Upcall up(gate_);
+  if (up.upper() == nullptr || !up.upper()->Deliver(dgram::MakeSockaddr(src, 0), std::move(datagram))) {
     IcmpModule::Bump(module_.buffer_drops_);
     return;
   }

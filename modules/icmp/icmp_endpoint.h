@@ -14,7 +14,7 @@
 // the IP header (there is no IP_HDRINCL). The source is the bound address, else IP's choice.
 //
 // Threads and lifetime are as for UDP endpoints (modules/udp/udp_endpoint.h): state under mu_,
-// upcalls under upper_mu_, Close() waits out an upcall in progress.
+// upcalls through an UpcallGate with no lock held, Close() waits out an upcall in progress.
 #pragma once
 
 #include <netinet/in.h>
@@ -68,9 +68,7 @@ class IcmpEndpoint final : public dgram::DatagramEndpoint,
   uint32_t laddr_ ABSL_GUARDED_BY(mu_) = 0;  // host order
   dgram::SocketOptions opts_ ABSL_GUARDED_BY(mu_);
 
-  std::mutex upper_mu_;  // held across every upcall
-  dgram::DatagramUpper* upper_ ABSL_GUARDED_BY(upper_mu_) = nullptr;
-  bool closed_ ABSL_GUARDED_BY(upper_mu_) = false;
+  dgram::UpcallGate gate_;  // the upper face, and the upcalls in progress
 };
 
 }  // namespace ustreams::icmp

@@ -165,6 +165,7 @@ struct Decoded {
   uint32_t dst = 0;
   int prefix_len = 32;
   uint32_t ifindex = 0;  // RTA_IFP's, 0 if absent
+  bool prefix_error = false;  // a netmask with holes, or host bits set in the destination
 };
 
 int Decode(ip::Ip& ip, const uint8_t* p, size_t len, Decoded* d) {
@@ -199,9 +200,9 @@ int Decode(ip::Ip& ip, const uint8_t* p, size_t len, Decoded* d) {
   d->dst = d->a.in[RTAX_DST];
   if ((d->a.found & RTA_NETMASK) != 0 && (h.rtm_flags & ip::RTF_HOST) == 0) {
     d->prefix_len = MaskLength(d->a.in[RTAX_NETMASK]);
-    if (d->prefix_len < 0) return EINVAL;
   }
-  if ((d->dst & ~ip::PrefixMask(d->prefix_len)) != 0) return EINVAL;
+  // Checked after the type's own rules (RTA_GATEWAY, RTA_SRC), as illumos orders them.
+  d->prefix_error = d->prefix_len < 0 || (d->dst & ~ip::PrefixMask(d->prefix_len)) != 0;
   return 0;
 }
 
@@ -248,8 +249,9 @@ void RtsModule::Attach(RtsEndpoint* ep) {
 }
 
 void RtsModule::Detach(RtsEndpoint* ep) {
-  std::lock_guard<std::mutex> l(mu_);
+  std::unique_lock<std::mutex> l(mu_);
   std::erase(endpoints_, ep);
+  delivered_.wait(l, [ep] { return ep->deliveries_ == 0; });
 }
 
 RtsStats RtsModule::stats() const {
@@ -259,9 +261,16 @@ RtsStats RtsModule::stats() const {
 
 void RtsModule::Broadcast(const mblk_t* msg, const RtsEndpoint* writer) {
   if (msg == nullptr) return;
-  std::lock_guard<std::mutex> l(mu_);
-  for (RtsEndpoint* ep : endpoints_) {
-    if (ep == writer && !ep->use_loopback.load()) continue;
+  std::vector<RtsEndpoint*> targets;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (RtsEndpoint* ep : endpoints_) {
+      if (ep == writer && !ep->use_loopback.load()) continue;
+      ep->deliveries_++;
+      targets.push_back(ep);
+    }
+  }
+  for (RtsEndpoint* ep : targets) {
     mblk_t* copy = canputnext(ep->rq()) ? dupmsg(const_cast<mblk_t*>(msg)) : nullptr;
     if (copy == nullptr) {
       reader_drops_.fetch_add(1, std::memory_order_relaxed);
@@ -269,6 +278,10 @@ void RtsModule::Broadcast(const mblk_t* msg, const RtsEndpoint* writer) {
     }
     messages_out_.fetch_add(1, std::memory_order_relaxed);
     putnext(ep->rq(), copy);
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  for (RtsEndpoint* ep : targets) {
+    if (--ep->deliveries_ == 0) delivered_.notify_all();
   }
 }
 
@@ -299,8 +312,12 @@ int RtsModule::Request(RtsEndpoint* writer, MsgPtr msg) {
     const uint32_t gw = d.a.in[RTAX_GATEWAY];
     switch (h.rtm_type) {
       case RTM_ADD: {
-        if (!has_gw) {
+        if (!has_gw || d.prefix_error) {
           err = EINVAL;
+          break;
+        }
+        if ((h.rtm_inits & RTV_MTU) && h.rtm_rmx.rmx_mtu < 68) {
+          err = EINVAL;  // below IPv4's minimum MTU
           break;
         }
         Route r;
@@ -308,12 +325,12 @@ int RtsModule::Request(RtsEndpoint* writer, MsgPtr msg) {
         r.prefix_len = static_cast<uint8_t>(d.prefix_len);
         r.flags = (static_cast<uint32_t>(h.rtm_flags) & ~uint32_t{ip::RTF_DONE}) | ip::RTF_UP |
                   (d.prefix_len == 32 ? uint32_t{ip::RTF_HOST} : 0u);
-        if (h.rtm_flags & ip::RTF_GATEWAY) {
-          r.gateway = gw;
-          r.ifindex = d.ifindex != 0 ? d.ifindex : GatewayInterface(ip_, gw);
-        } else {
-          r.ifindex = d.ifindex != 0 ? d.ifindex : AddressInterface(ip_, gw);  // -interface
-        }
+        // The gateway must be reachable (or, without RTF_GATEWAY, be one of our addresses)
+        // whether or not RTA_IFP names the interface.
+        const uint32_t via = (h.rtm_flags & ip::RTF_GATEWAY) ? GatewayInterface(ip_, gw)
+                                                             : AddressInterface(ip_, gw);
+        if (h.rtm_flags & ip::RTF_GATEWAY) r.gateway = gw;
+        r.ifindex = via == 0 ? 0 : d.ifindex != 0 ? d.ifindex : via;
         if (r.ifindex == 0) {
           err = ENETUNREACH;
           break;
@@ -323,7 +340,7 @@ int RtsModule::Request(RtsEndpoint* writer, MsgPtr msg) {
         break;
       }
       case RTM_DELETE:
-        if (!has_gw) {
+        if (!has_gw || d.prefix_error) {
           err = EINVAL;
           break;
         }
@@ -339,6 +356,11 @@ int RtsModule::Request(RtsEndpoint* writer, MsgPtr msg) {
       case RTM_CHANGE: {
         if (d.a.found & RTA_SRC) {
           err = EOPNOTSUPP;
+          break;
+        }
+        if (d.prefix_error || ((h.rtm_inits & RTV_MTU) && h.rtm_type == RTM_CHANGE &&
+                               h.rtm_rmx.rmx_mtu < 68)) {
+          err = EINVAL;
           break;
         }
         std::optional<Route> found;
@@ -363,7 +385,8 @@ int RtsModule::Request(RtsEndpoint* writer, MsgPtr msg) {
         }
         Route r = *found;
         if (has_gw) {
-          const uint32_t ifindex = d.ifindex != 0 ? d.ifindex : GatewayInterface(ip_, gw);
+          const uint32_t via = GatewayInterface(ip_, gw);
+          const uint32_t ifindex = via == 0 ? 0 : d.ifindex != 0 ? d.ifindex : via;
           if (ifindex == 0) {
             err = ENETUNREACH;
             break;

@@ -16,7 +16,7 @@
 // than AF_INET: ESRCH for ADD/DELETE, EAFNOSUPPORT for GET/CHANGE, EOPNOTSUPP otherwise; RTA_IFP
 // naming no interface, EINVAL; ADD or DELETE without RTA_GATEWAY, EINVAL; RTA_SRC on GET or
 // CHANGE, EOPNOTSUPP; a netmask that is not contiguous or has the destination's host bits set,
-// EINVAL; then the table's answers: EEXIST (ADD of an existing prefix), ESRCH (DELETE, GET,
+// or an rmx_mtu (RTV_MTU) below 68, EINVAL; then the table's answers: EEXIST (ADD of an existing prefix), ESRCH (DELETE, GET,
 // CHANGE of a missing one; a DELETE whose gateway differs), ENETUNREACH (a gateway no interface
 // reaches; without RTF_GATEWAY, a "gateway" that is not one of the stack's addresses, as
 // route add -interface wants), ENOBUFS (no memory). Any other rtm_type: EOPNOTSUPP.
@@ -38,6 +38,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -86,7 +87,10 @@ class RtsModule {
   ip::Ip& ip_;
   uint64_t route_sub_ = 0;
   uint64_t event_sub_ = 0;
-  mutable std::mutex mu_;  // the endpoints; held while messages are queued to them
+  // The endpoints. Messages are queued to them without it (a putnext into another stream may
+  // wait for that stream's plumbing); Detach waits until none is on its way.
+  mutable std::mutex mu_;
+  std::condition_variable delivered_;
   std::vector<RtsEndpoint*> endpoints_;
   std::atomic<uint64_t> requests_{0}, request_errors_{0}, messages_out_{0}, reader_drops_{0};
 };
@@ -99,7 +103,9 @@ class RtsEndpoint {
   std::atomic<bool> use_loopback{true};  // SO_USELOOPBACK
 
  private:
+  friend class RtsModule;
   queue_t* rq_;
+  int deliveries_ = 0;  // messages on their way to rq_ (guarded by the module's mu_)
 };
 
 // Registers the "rts" clone driver in d, for the routing table and events of ip. The caller

@@ -126,10 +126,23 @@ TEST_F(RtsTest, ValidationErrorsInIllumosOrder) {
   RtMsg miss(RTM_MISS);
   miss.Dst("192.168.0.0");
   EXPECT_EQ(Write(fd, miss), EOPNOTSUPP);
-  // RTA_SRC on a GET.
+  // RTA_SRC on a GET, before the netmask is looked at.
   RtMsg src(RTM_GET);
   src.Dst("10.0.0.5").Inet(RTAX_SRC, A("10.0.0.1"));
   EXPECT_EQ(Write(fd, src), EOPNOTSUPP);
+  src.Mask("255.0.255.0");
+  EXPECT_EQ(Write(fd, src), EOPNOTSUPP);
+  // An MTU below IPv4's minimum.
+  RtMsg small = AddVia("192.168.0.0", "255.255.0.0", "10.0.0.254");
+  small.h.rtm_inits = RTV_MTU;
+  small.h.rtm_rmx.rmx_mtu = 67;
+  EXPECT_EQ(Write(fd, small), EINVAL);
+  small.h.rtm_rmx.rmx_mtu = 68;
+  EXPECT_EQ(Write(fd, small), 0);
+  EXPECT_EQ(stack_.ip().routes().Get(A("192.168.0.0"), 16)->mtu, 68u);
+  RtMsg undo(RTM_DELETE);
+  undo.Dst("192.168.0.0").Gateway("10.0.0.254").Mask("255.255.0.0");
+  EXPECT_EQ(Write(fd, undo), 0);
   EXPECT_EQ(Routes(), before) << "no failed request changed the table";
 }
 

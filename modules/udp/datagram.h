@@ -18,7 +18,9 @@
 
 #include <netinet/in.h>
 
+#include <condition_variable>
 #include <cstddef>
+#include <mutex>
 #include <optional>
 #include <span>
 
@@ -50,6 +52,53 @@ class DatagramUpper {
   virtual void DeliverError(const sockaddr_in& dst, int error) = 0;
   // SO_RCVBUF is now `bytes`: bound what waits to be read to about that much.
   virtual void SetReceiveBuffer(size_t bytes) = 0;
+};
+
+// How a protocol endpoint calls its upper face, which may close at any moment: an upcall enters
+// the gate (getting the upper, or nullptr once closed), runs with no lock held (it does a putnext
+// into the upper's stream, which may wait for that stream's plumbing, which may wait for a thread
+// that is itself waiting on a lock of ours), and leaves. Close() stops new upcalls and waits for
+// those in progress, so the upper face may be freed when it returns.
+class UpcallGate {
+ public:
+  void Attach(DatagramUpper* upper) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!closed_) upper_ = upper;
+  }
+  void Close() {
+    std::unique_lock<std::mutex> l(mu_);
+    upper_ = nullptr;
+    closed_ = true;
+    idle_.wait(l, [this] { return active_ == 0; });
+  }
+  // One upcall: `upper()` is the upper face, or nullptr when there is none (closed).
+  class Upcall {
+   public:
+    explicit Upcall(UpcallGate& g) : g_(g) {
+      std::lock_guard<std::mutex> l(g_.mu_);
+      upper_ = g_.upper_;
+      if (upper_ != nullptr) g_.active_++;
+    }
+    ~Upcall() {
+      if (upper_ == nullptr) return;
+      std::lock_guard<std::mutex> l(g_.mu_);
+      if (--g_.active_ == 0) g_.idle_.notify_all();
+    }
+    Upcall(const Upcall&) = delete;
+    Upcall& operator=(const Upcall&) = delete;
+    DatagramUpper* upper() const { return upper_; }
+
+   private:
+    UpcallGate& g_;
+    DatagramUpper* upper_;
+  };
+
+ private:
+  std::mutex mu_;
+  std::condition_variable idle_;
+  DatagramUpper* upper_ = nullptr;
+  bool closed_ = false;
+  int active_ = 0;
 };
 
 // Downcalls: implemented by the protocol. Every method may be called from any thread.

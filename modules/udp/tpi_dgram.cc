@@ -34,6 +34,7 @@ class DatagramStream final : public dgram::DatagramUpper {
     return true;
   }
   void DeliverError(const sockaddr_in& dst, int error) override {
+    if (!canputnext(rq_)) return;  // a full stream takes no more errors (forged ICMP floods)
     if (MsgPtr ind = UderrorInd(dst, error)) putnext(rq_, ind.release());
   }
   void SetReceiveBuffer(size_t bytes) override { SendOptions(SO_HIWAT, bytes); }

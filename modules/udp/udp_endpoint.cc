@@ -45,20 +45,14 @@ UdpEndpoint::~UdpEndpoint() {
   module_.endpoints_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void UdpEndpoint::Attach(dgram::DatagramUpper* upper) {
-  std::lock_guard<std::mutex> l(upper_mu_);
-  if (!closed_) upper_ = upper;
-}
+void UdpEndpoint::Attach(dgram::DatagramUpper* upper) { gate_.Attach(upper); }
 
 void UdpEndpoint::Close() {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (bound_) UnbindLocked();
   }
-  // Waits for an upcall in progress (it holds upper_mu_); none starts afterwards.
-  std::lock_guard<std::mutex> l(upper_mu_);
-  upper_ = nullptr;
-  closed_ = true;
+  gate_.Close();  // waits for an upcall in progress; none starts afterwards
 }
 
 absl::Status UdpEndpoint::BindLocked(uint32_t laddr, uint16_t lport) {
@@ -134,8 +128,8 @@ int UdpEndpoint::SetOption(int level, int name, int value, bool check_only) {
     if (opts_.rcvbuf == old_rcvbuf) return 0;
     rcvbuf = opts_.rcvbuf;
   }
-  std::lock_guard<std::mutex> l(upper_mu_);
-  if (upper_ != nullptr) upper_->SetReceiveBuffer(static_cast<size_t>(rcvbuf));
+  dgram::UpcallGate::Upcall up(gate_);
+  if (up.upper() != nullptr) up.upper()->SetReceiveBuffer(static_cast<size_t>(rcvbuf));
   return 0;
 }
 
@@ -213,8 +207,8 @@ int UdpEndpoint::SendTo(const sockaddr_in& to, MsgPtr data) {
 }
 
 void UdpEndpoint::Deliver(uint32_t src, uint16_t sport, MsgPtr data) {
-  std::lock_guard<std::mutex> l(upper_mu_);
-  if (upper_ == nullptr || !upper_->Deliver(dgram::MakeSockaddr(src, sport), std::move(data))) {
+  dgram::UpcallGate::Upcall up(gate_);
+  if (up.upper() == nullptr || !up.upper()->Deliver(dgram::MakeSockaddr(src, sport), std::move(data))) {
     UdpModule::Bump(module_.counters_.buffer_drops);
     return;
   }
@@ -222,8 +216,8 @@ void UdpEndpoint::Deliver(uint32_t src, uint16_t sport, MsgPtr data) {
 }
 
 void UdpEndpoint::DeliverError(uint32_t dst, uint16_t dport, int error) {
-  std::lock_guard<std::mutex> l(upper_mu_);
-  if (upper_ != nullptr) upper_->DeliverError(dgram::MakeSockaddr(dst, dport), error);
+  dgram::UpcallGate::Upcall up(gate_);
+  if (up.upper() != nullptr) up.upper()->DeliverError(dgram::MakeSockaddr(dst, dport), error);
 }
 
 }  // namespace ustreams::udp

@@ -17,10 +17,10 @@
 //
 // Input: the module (udp.h) finds the endpoint in the classifier and calls Deliver /
 // DeliverError, holding a reference taken under the classifier's lock (std::shared_ptr via
-// weak_from_this(): an endpoint being destroyed is skipped). Upcalls run under upper_mu_, which
-// Close() also takes: once Close() returns, the upper face is never called again, so the STREAMS
-// face may free its queues. Lock order: mu_, then the classifier's locks; upper_mu_ is never held
-// together with mu_.
+// weak_from_this(): an endpoint being destroyed is skipped). Upcalls go through an UpcallGate
+// (datagram.h), with no lock held: once Close() returns, the upper face is never called again, so
+// the STREAMS face may free its queues. Lock order: mu_, then the classifier's locks; no lock of
+// the endpoint is held across an upcall.
 #pragma once
 
 #include <netinet/in.h>
@@ -84,9 +84,7 @@ class UdpEndpoint final : public dgram::DatagramEndpoint,
   uint16_t lport_ ABSL_GUARDED_BY(mu_) = 0;
   dgram::SocketOptions opts_ ABSL_GUARDED_BY(mu_);
 
-  std::mutex upper_mu_;  // held across every upcall; see the theory above
-  dgram::DatagramUpper* upper_ ABSL_GUARDED_BY(upper_mu_) = nullptr;
-  bool closed_ ABSL_GUARDED_BY(upper_mu_) = false;
+  dgram::UpcallGate gate_;  // the upper face, and the upcalls in progress
 };
 
 }  // namespace ustreams::udp
