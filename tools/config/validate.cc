@@ -565,17 +565,19 @@ class Validator {
   bool InLinkSubnets(const std::string& ctx, const Cidr& a, const LinkSpec& link, int line) {
     if (link.subnets.empty()) return true;
     std::vector<std::string> nets;
+    const Cidr* containing = nullptr;  // a subnet that holds the address with another length
     for (const Cidr& n : link.subnets) {
       if (n.Contains(a.addr)) {
-        if (n.len != a.len) {
-          Error(line,
-                absl::StrCat(ctx, "address ", a.ToString(), ": prefix length ", a.len,
-                             " differs from subnet ", n.ToString(), " of link ", Quote(link.name)));
-          return false;
-        }
-        return true;
+        if (n.len == a.len) return true;  // overlapping subnets: the one of equal length wins
+        if (containing == nullptr) containing = &n;
       }
       nets.push_back(n.ToString());
+    }
+    if (containing != nullptr) {
+      Error(line, absl::StrCat(ctx, "address ", a.ToString(), ": prefix length ", a.len,
+                               " differs from subnet ", containing->ToString(), " of link ",
+                               Quote(link.name)));
+      return false;
     }
     Error(line, absl::StrCat(ctx, "address ", a.ToString(), " is not in any subnet of link ",
                              Quote(link.name), " (", absl::StrJoin(nets, ", "), ")"));
@@ -678,7 +680,14 @@ class Validator {
       }
     }
     for (const auto& [a, ifname] : mine) {
-      if (a.Contains(gw)) return;
+      if (a.Contains(gw)) {
+        if (a.len < 31 && (gw == a.network() || gw == (a.network() | ~a.mask()))) {
+          Error(line, absl::StrCat(ctx, "gateway ", FormatAddress(gw), " is the ",
+                                   gw == a.network() ? "network" : "broadcast", " address of ",
+                                   Cidr{a.network(), a.len}.ToString(), " (expected a host)"));
+        }
+        return;
+      }
       nets.push_back(Cidr{a.network(), a.len}.ToString());
     }
     Error(line,
@@ -708,6 +717,16 @@ class Validator {
                                              absl::StrJoin(catalog_.drivers, ", "), ")"));
       ok = false;
     }
+    constexpr uint32_t kMaxMinor = 0x7fffffff;  // minors are ints (Domain::MinorOf)
+    for (const char* f : {"minor", "last_minor"}) {
+      const bool has = std::string_view(f) == "minor" ? m.has_minor() : m.has_last_minor();
+      const uint32_t v = std::string_view(f) == "minor" ? m.minor() : m.last_minor();
+      if (has && v > kMaxMinor) {
+        Error(loc.Line(f), absl::StrCat(ctx, f, " ", v, ": out of range (0..", kMaxMinor, ")"));
+        ok = false;
+      }
+    }
+    if (!ok) return;
     if (!m.has_minor()) {
       a.cmd = SAP_ALL;
       if (m.has_last_minor()) {
