@@ -142,7 +142,7 @@ TEST_F(IcmpTest, BindRules) {
 }
 
 TEST_F(IcmpTest, ErrorsAboutOtherProtocolsArriveToo) {
-  int raw = Open(a(), "/dev/icmp"), u = Open(a());
+  int raw = Open(a(), "/dev/icmp"), u = OpenSender(a());
   SendTo(u, Sin("10.0.0.2", 9), "nobody");  // B answers port unreachable
   Run();
   Got g = Recv(raw);

@@ -131,7 +131,7 @@ void Unitdata(queue_t* wq, DatagramStream& s, MsgPtr mp) {
   const bool dest_in = InBlock(mp.get(), tudr.DEST_offset, tudr.DEST_length);
   const void* dest_bytes = dest_in ? At(mp.get(), tudr.DEST_offset) : nullptr;
   const size_t dest_len = dest_in ? static_cast<size_t>(tudr.DEST_length) : 0;
-  if (!data) {
+  if (!data || (s.provider().send_needs_bind && !s.ep().LocalAddress())) {
     Reply(wq, UderrorInd(dest_bytes, dest_len, EPROTO));
     return;
   }

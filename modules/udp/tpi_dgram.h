@@ -57,6 +57,9 @@ struct DatagramProvider {
   T_info_ack info;
   // Bytes the stream head leaves in front of written data (SO_WROFF).
   unsigned short wroff;
+  // T_UNITDATA_REQ in TS_UNBND is a protocol error (T_UDERROR_IND EPROTO), as illumos' UDP has
+  // it; otherwise the endpoint picks its own address (illumos' raw IP sends unbound).
+  bool send_needs_bind = false;
 };
 
 // The driver's open routine, once it has an endpoint for the new stream. EINVAL for a module

@@ -31,6 +31,7 @@ const tpi::DatagramProvider kProvider{
         XPG4_1 | SENDZERO,    // PROVIDER_flag: zero-length datagrams are fine
     },
     static_cast<unsigned short>(ip::kIpHeadroom + ip::kUdpHeaderLength),
+    /*send_needs_bind=*/true,
 };
 
 int UdpOpen(queue_t* q, dev_t* /*devp*/, int /*oflag*/, int sflag, cred_t* /*crp*/) {

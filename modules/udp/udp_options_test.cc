@@ -166,6 +166,7 @@ TEST_F(UdpOptionsTest, XtiUnknownLevelIsTbadopt) {
 }
 
 TEST_F(UdpOptionsTest, DontRouteKeepsDatagramsOnLink) {
+  Bind(fd_, Sin("0.0.0.0", 0));
   ASSERT_TRUE(a().AddRoute("192.168.0.0/16", "10.0.0.2").ok());
   Negotiate(SOL_SOCKET, SO_DONTROUTE, 1);
   SendTo(fd_, Sin("192.168.1.1", 7), "off-link");

@@ -97,6 +97,7 @@ TEST_F(UdpTpiErrorsTest, UnitdataWithoutDataIsEproto) {
 }
 
 TEST_F(UdpTpiErrorsTest, UnitdataWithABadDestinationIsEaddrnotavail) {
+  Bind(fd_, Sin("0.0.0.0", 0));  // unbound, any T_UNITDATA_REQ is EPROTO first
   const std::string data = "x";
   T_unitdata_req r{T_UNITDATA_REQ, sizeof(sockaddr_in), 1000, 0, 0};  // outside the block
   ExpectUderror(Bytes(r) + Bytes(Sin("10.0.0.2", 5000)), &data, EADDRNOTAVAIL);

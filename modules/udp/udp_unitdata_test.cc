@@ -69,20 +69,19 @@ TEST_F(UdpUnitdataTest, DatagramsGoBothWays) {
   EXPECT_EQ(udp(b()).stats().in_datagrams, 1u);
 }
 
-TEST_F(UdpUnitdataTest, AnUnboundSenderIsBoundToAnEphemeralPort) {
+// As illumos' UDP: a T_UNITDATA_REQ before T_BIND_REQ is answered with T_UDERROR_IND EPROTO,
+// nothing is sent, and the stream stays unbound (a socket layer binds first).
+TEST_F(UdpUnitdataTest, AnUnboundSenderGetsEproto) {
   int fa = Open(a()), fb = Open(b());
   Bind(fb, Sin("0.0.0.0", 5000));
   SendTo(fa, Sin("10.0.0.2", 5000), "x");
   Run();
-  Msg m = Ask(fa, AddrReq());
-  T_addr_ack ack = m.As<T_addr_ack>();
-  std::optional<sockaddr_in> local = m.Addr(ack.LOCADDR_offset, ack.LOCADDR_length);
-  ASSERT_TRUE(local);
-  EXPECT_EQ(local->sin_addr.s_addr, htonl(INADDR_ANY));
-  EXPECT_GE(ntohs(local->sin_port), 32768);
-  Datagram d = Recv(fb);
-  EXPECT_EQ(d.from.sin_port, local->sin_port);
-  EXPECT_EQ(AddrString(d.from).rfind("10.0.0.1:", 0), 0u);
+  Msg m = Get(fa);
+  ASSERT_EQ(m.prim(), T_UDERROR_IND);
+  EXPECT_EQ(m.As<T_uderror_ind>().ERROR_type, EPROTO);
+  EXPECT_EQ(Get(fb).err, ETIME) << "nothing was sent";
+  Msg info = Ask(fa, InfoReq());
+  EXPECT_EQ(info.As<T_info_ack>().CURRENT_state, TS_UNBND);
 }
 
 TEST_F(UdpUnitdataTest, BoundAddressIsTheSource) {
@@ -96,7 +95,7 @@ TEST_F(UdpUnitdataTest, BoundAddressIsTheSource) {
 }
 
 TEST_F(UdpUnitdataTest, LargeDatagramsAreFragmentedAndReassembled) {
-  int fa = Open(a()), fb = Open(b());
+  int fa = OpenSender(a()), fb = Open(b());
   Bind(fb, Sin("0.0.0.0", 5000));
   const std::string big = Pattern(20000);
   SendTo(fa, Sin("10.0.0.2", 5000), big);
@@ -109,7 +108,7 @@ TEST_F(UdpUnitdataTest, LargeDatagramsAreFragmentedAndReassembled) {
 // To this stack itself: a 65507-byte datagram is 45 fragments, more than a loop link's transmit
 // queue (64 KiB) takes at once, and IP drops what does not fit, as a full NIC ring would.
 TEST_F(UdpUnitdataTest, TheLargestDatagramGoesAndOneMoreByteDoesNot) {
-  int f1 = Open(a()), f2 = Open(a());
+  int f1 = OpenSender(a()), f2 = Open(a());
   Bind(f2, Sin("0.0.0.0", 5000));
   const std::string max = Pattern(65507);
   SendTo(f1, Sin("10.0.0.1", 5000), max);
@@ -124,7 +123,7 @@ TEST_F(UdpUnitdataTest, TheLargestDatagramGoesAndOneMoreByteDoesNot) {
 }
 
 TEST_F(UdpUnitdataTest, ZeroLengthDatagram) {
-  int fa = Open(a()), fb = Open(b());
+  int fa = OpenSender(a()), fb = Open(b());
   Bind(fb, Sin("0.0.0.0", 5000));
   SendTo(fa, Sin("10.0.0.2", 5000), "");
   Run();
@@ -134,7 +133,7 @@ TEST_F(UdpUnitdataTest, ZeroLengthDatagram) {
 }
 
 TEST_F(UdpUnitdataTest, ToOurOwnAddressAndToLoopback) {
-  int f1 = Open(a()), f2 = Open(a());
+  int f1 = OpenSender(a()), f2 = Open(a());
   Bind(f2, Sin("0.0.0.0", 5000));
   SendTo(f1, Sin("10.0.0.1", 5000), "self");
   SendTo(f1, Sin("127.0.0.1", 5000), "loop");
@@ -148,7 +147,7 @@ TEST_F(UdpUnitdataTest, ToOurOwnAddressAndToLoopback) {
 }
 
 TEST_F(UdpUnitdataTest, NoRouteIsEnetunreach) {
-  int fa = Open(a());
+  int fa = OpenSender(a());
   SendTo(fa, Sin("192.168.7.7", 53), "lost");
   Run();
   std::string dest;
@@ -158,7 +157,7 @@ TEST_F(UdpUnitdataTest, NoRouteIsEnetunreach) {
 }
 
 TEST_F(UdpUnitdataTest, PortZeroIsRefused) {
-  int fa = Open(a());
+  int fa = OpenSender(a());
   SendTo(fa, Sin("10.0.0.2", 0), "x");
   Run();
   EXPECT_EQ(Uderror(fa), EADDRNOTAVAIL);
@@ -192,14 +191,14 @@ TEST_F(UdpUnitdataTest, PortUnreachableReachesAWildcardSenderOnly) {
 }
 
 TEST_F(UdpUnitdataTest, BroadcastNeedsSoBroadcast) {
-  int fa = Open(a());
+  int fa = OpenSender(a());
   SendTo(fa, Sin("10.0.0.255", 5000), "all?");
   Run();
   EXPECT_EQ(Uderror(fa), EACCES);
 }
 
 TEST_F(UdpUnitdataTest, BroadcastReachesEveryEndpointOfThePort) {
-  int fa = Open(a());
+  int fa = OpenSender(a());
   int b1 = Open(b()), b2 = Open(b()), b_specific = Open(b()), b_other = Open(b());
   SetOpt(b1, SOL_SOCKET, SO_REUSEADDR, 1);
   SetOpt(b2, SOL_SOCKET, SO_REUSEADDR, 1);
@@ -223,7 +222,7 @@ TEST_F(UdpUnitdataTest, BroadcastReachesEveryEndpointOfThePort) {
 // 255.255.255.255 leaves by the first interface up (no route covers it), from that interface's
 // address: the source UDP's checksum needs comes from Ip::SourceFor, which must agree with Send.
 TEST_F(UdpUnitdataTest, LimitedBroadcastReachesTheLink) {
-  int fa = Open(a()), fb = Open(b());
+  int fa = OpenSender(a()), fb = Open(b());
   Bind(fb, Sin("0.0.0.0", 5000));
   SetOpt(fa, SOL_SOCKET, SO_BROADCAST, 1);
   SendTo(fa, Sin("255.255.255.255", 5000), "everyone");
@@ -234,7 +233,7 @@ TEST_F(UdpUnitdataTest, LimitedBroadcastReachesTheLink) {
 }
 
 TEST_F(UdpUnitdataTest, UnicastToASharedPortReachesOneEndpoint) {
-  int fa = Open(a());
+  int fa = OpenSender(a());
   int b1 = Open(b()), b2 = Open(b());
   SetOpt(b1, SOL_SOCKET, SO_REUSEADDR, 1);
   SetOpt(b2, SOL_SOCKET, SO_REUSEADDR, 1);
@@ -248,7 +247,7 @@ TEST_F(UdpUnitdataTest, UnicastToASharedPortReachesOneEndpoint) {
 }
 
 TEST_F(UdpUnitdataTest, AFullReceiveBufferDropsAndCounts) {
-  int fa = Open(a()), fb = Open(b());
+  int fa = OpenSender(a()), fb = Open(b());
   Bind(fb, Sin("0.0.0.0", 5000));
   SetOpt(fb, SOL_SOCKET, SO_RCVBUF, 2000);
   for (int i = 0; i < 10; i++) SendTo(fa, Sin("10.0.0.2", 5000), std::string(500, 'a' + i));
@@ -266,7 +265,7 @@ TEST_F(UdpUnitdataTest, AFullReceiveBufferDropsAndCounts) {
 }
 
 TEST_F(UdpUnitdataTest, CorruptDatagramsFailTheChecksumAndAreCounted) {
-  int fa = Open(a()), fb = Open(b());
+  int fa = OpenSender(a()), fb = Open(b());
   Bind(fb, Sin("0.0.0.0", 5000));
   SendTo(fa, Sin("10.0.0.2", 5000), "warm up ARP");
   Run();
@@ -288,7 +287,7 @@ TEST_F(UdpUnitdataTest, CorruptDatagramsFailTheChecksumAndAreCounted) {
 }
 
 TEST_F(UdpUnitdataTest, UnbindFlushesWhatWasNotRead) {
-  int fa = Open(a()), fb = Open(b());
+  int fa = OpenSender(a()), fb = Open(b());
   Bind(fb, Sin("0.0.0.0", 5000));
   SendTo(fa, Sin("10.0.0.2", 5000), "stale");
   Run();
@@ -298,7 +297,7 @@ TEST_F(UdpUnitdataTest, UnbindFlushesWhatWasNotRead) {
 }
 
 TEST_F(UdpUnitdataTest, ClosingWithDatagramsInFlightIsClean) {
-  int fa = Open(a()), fb = Open(b());
+  int fa = OpenSender(a()), fb = Open(b());
   Bind(fb, Sin("0.0.0.0", 5000));
   for (int i = 0; i < 5; i++) SendTo(fa, Sin("10.0.0.2", 5000), "bye");
   Close(fb);

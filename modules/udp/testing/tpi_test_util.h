@@ -272,6 +272,13 @@ class TwoStacks : public ::testing::Test {
     if (fd >= 0) fds_.push_back({fd, &s});
     return fd;
   }
+  // A UDP stream bound to an ephemeral port of any address: ready to send (TPI wants a bind
+  // before T_UNITDATA_REQ).
+  int OpenSender(Stack& s) {
+    int fd = Open(s);
+    Bind(fd, sockaddr_in{AF_INET, 0, {0}, {}});
+    return fd;
+  }
   void Close(int fd) {
     auto it = std::find_if(fds_.begin(), fds_.end(), [&](auto& p) { return p.first == fd; });
     ASSERT_NE(it, fds_.end());
