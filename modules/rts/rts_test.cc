@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "modules/rts/rts_test_util.h"
+#include "modules/ip/ip_ioctl.h"
 #include "modules/stack/stack.h"
 #include "streams/alloc.h"
 #include "streams/tihdr.h"
@@ -325,6 +326,43 @@ TEST_F(RtsTest, NotificationsOfAddressesInterfacesAndMisses) {
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].type(), RTM_MISS);
   EXPECT_EQ(got[0].Inet(RTAX_DST), A("203.0.113.9"));
+}
+
+TEST_F(RtsTest, InterfaceDownAndAddressDeletedAreAnnounced) {
+  int fd = Open();
+  DomainScope d(&stack_.domain());
+  int ipfd = us_open("/dev/ip", O_RDWR);
+  ASSERT_GE(ipfd, 0);
+  ip_ifreq f{};
+  std::strcpy(f.ifname, "net0");
+  f.flags = 0;  // down
+  strioctl s{IPIOC_SETFLAGS, 0, sizeof(f), reinterpret_cast<char*>(&f)};
+  ASSERT_EQ(us_ioctl(ipfd, I_STR, &s), 0);
+  std::vector<Read> got = Drain(fd);
+  ASSERT_GE(got.size(), 2u);
+  EXPECT_EQ(got[0].type(), RTM_IFINFO);
+  if_msghdr ifm;
+  std::memcpy(&ifm, got[0].bytes.data(), sizeof(ifm));
+  EXPECT_EQ(ifm.ifm_index, 1);
+  EXPECT_EQ(ifm.ifm_flags & 0x1, 0) << "IFF_UP clear";
+  EXPECT_TRUE(ifm.ifm_addrs & RTA_IFP);
+  EXPECT_EQ(got[1].type(), RTM_DELETE) << "the interface route goes with it";
+  EXPECT_EQ(got[1].Inet(RTAX_DST), A("10.0.0.0"));
+  // Deleting the address: RTM_DELADDR with the address, its mask and broadcast.
+  ip_addrreq a{};
+  std::strcpy(a.ifname, "net0");
+  a.addr = htonl(A("10.0.0.1"));
+  a.prefixlen = 24;
+  strioctl s2{IPIOC_DELADDR, 0, sizeof(a), reinterpret_cast<char*>(&a)};
+  ASSERT_EQ(us_ioctl(ipfd, I_STR, &s2), 0);
+  got = Drain(fd);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type(), RTM_DELADDR);
+  ifa_msghdr ifam;
+  std::memcpy(&ifam, got[0].bytes.data(), sizeof(ifam));
+  EXPECT_EQ(ifam.ifam_addrs, RTA_NETMASK | RTA_IFP | RTA_IFA | RTA_BRD);
+  EXPECT_EQ(ifam.ifam_index, 1);
+  us_close(ipfd);
 }
 
 TEST_F(RtsTest, ControlPartsAreRefused) {
