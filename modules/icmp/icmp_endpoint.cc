@@ -73,20 +73,8 @@ int IcmpEndpoint::GetOption(int level, int name, int* value) const {
 }
 
 int IcmpEndpoint::SetOption(int level, int name, int value, bool check_only) {
-  int rcvbuf;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    const int old_rcvbuf = opts_.rcvbuf;
-    if (int err = dgram::SetSocketOption(&opts_, kOptions, level, name, value, check_only);
-        err != 0) {
-      return err;
-    }
-    if (opts_.rcvbuf == old_rcvbuf) return 0;
-    rcvbuf = opts_.rcvbuf;
-  }
-  dgram::UpcallGate::Upcall up(gate_);
-  if (up.upper() != nullptr) up.upper()->SetReceiveBuffer(static_cast<size_t>(rcvbuf));
-  return 0;
+  return dgram::SetSocketOptionAndTell(mu_, &opts_, kOptions, level, name, value, check_only,
+                                       gate_);
 }
 
 int IcmpEndpoint::SendTo(const sockaddr_in& to, MsgPtr data) {

@@ -116,4 +116,21 @@ int SetSocketOption(SocketOptions* o, std::span<const OptionDesc> supported, int
   return 0;
 }
 
+int SetSocketOptionAndTell(std::mutex& mu, SocketOptions* o, std::span<const OptionDesc> supported,
+                           int level, int name, int value, bool check_only, UpcallGate& gate) {
+  int rcvbuf;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    const int old_rcvbuf = o->rcvbuf;
+    if (int err = SetSocketOption(o, supported, level, name, value, check_only); err != 0) {
+      return err;
+    }
+    if (o->rcvbuf == old_rcvbuf) return 0;
+    rcvbuf = o->rcvbuf;
+  }
+  UpcallGate::Upcall up(gate);
+  if (up.upper() != nullptr) up.upper()->SetReceiveBuffer(static_cast<size_t>(rcvbuf));
+  return 0;
+}
+
 }  // namespace ustreams::dgram

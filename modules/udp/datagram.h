@@ -156,6 +156,10 @@ int GetSocketOption(const SocketOptions& o, std::span<const OptionDesc> supporte
                     int name, int* value);
 int SetSocketOption(SocketOptions* o, std::span<const OptionDesc> supported, int level, int name,
                     int value, bool check_only);
+// An endpoint's SetOption: SetSocketOption on *o under mu, then, if SO_RCVBUF changed, the new
+// size to the upper face through gate (with mu let go).
+int SetSocketOptionAndTell(std::mutex& mu, SocketOptions* o, std::span<const OptionDesc> supported,
+                           int level, int name, int value, bool check_only, UpcallGate& gate);
 
 // sockaddr_in helpers (host-order arguments).
 sockaddr_in MakeSockaddr(uint32_t addr, uint16_t port);

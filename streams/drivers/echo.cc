@@ -43,6 +43,7 @@
 
 #include "streams/ddi.h"
 #include "streams/drivers/drivers.h"
+#include "streams/drivers/take_sendable.h"
 #include "streams/queue.h"
 
 namespace ustreams {
@@ -129,25 +130,11 @@ int EchoWput(queue_t* q, mblk_t* mp) {
   return 0;
 }
 
-// Takes the first message whose band may go up now, or returns nullptr. Bands found blocked
-// are remembered for the rest of the run (their draining back-enables this queue).
-mblk_t* TakeSendable(queue_t* q, std::bitset<NBAND>* blocked) {
-  std::lock_guard<std::mutex> l(ListLock(q));
-  for (mblk_t* mp = q->q_first; mp != nullptr; mp = mp->b_next) {
-    if ((*blocked)[mp->b_band]) continue;
-    if (bcanputnext(RD(q), mp->b_band)) {
-      rmvq(q, mp);
-      return mp;
-    }
-    blocked->set(mp->b_band);
-  }
-  return nullptr;
-}
 
 int EchoWsrv(queue_t* q) {
   std::bitset<NBAND> blocked;
   for (int n = 0; n < kServiceBudget; n++) {
-    mblk_t* mp = TakeSendable(q, &blocked);
+    mblk_t* mp = drivers_internal::TakeSendable(q, ListLock(q), &blocked);
     if (mp == nullptr) return 0;
     putnext(RD(q), mp);
   }

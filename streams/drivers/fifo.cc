@@ -75,6 +75,7 @@
 #include "absl/base/thread_annotations.h"
 #include "streams/ddi.h"
 #include "streams/drivers/drivers.h"
+#include "streams/drivers/take_sendable.h"
 #include "streams/head.h"
 #include "streams/queue.h"
 
@@ -296,20 +297,6 @@ int FifoWput(queue_t* q, mblk_t* mp) {
   return 0;
 }
 
-// The first message whose band may go up now, or nullptr (echo.cc explains why not getq()).
-// Bands found blocked are remembered for the rest of the run.
-mblk_t* TakeSendable(queue_t* q, std::bitset<NBAND>* blocked) {
-  std::lock_guard<std::mutex> l(FifoOf(q)->list_mu);
-  for (mblk_t* mp = q->q_first; mp != nullptr; mp = mp->b_next) {
-    if ((*blocked)[mp->b_band]) continue;
-    if (bcanputnext(RD(q), mp->b_band)) {
-      rmvq(q, mp);
-      return mp;
-    }
-    blocked->set(mp->b_band);
-  }
-  return nullptr;
-}
 
 // Shows the head whether the FIFO lacks a side: M_HANGUP while it has no reader (writers
 // remain), or no writer (once one has come and gone, and what it wrote has gone up: the end of
@@ -343,7 +330,7 @@ int FifoWsrv(queue_t* q) {
   ShowState(q);
   std::bitset<NBAND> blocked;
   for (int n = 0; n < kServiceBudget; n++) {
-    mblk_t* mp = TakeSendable(q, &blocked);
+    mblk_t* mp = drivers_internal::TakeSendable(q, FifoOf(q)->list_mu, &blocked);
     if (mp == nullptr) {
       ShowState(q);  // an end of file goes up behind the data
       return 0;
