@@ -52,7 +52,7 @@ void IpImpl::AnnounceAddress(const InterfacePtr& ifp, uint32_t addr) {
 void IpImpl::ArmArpTimerLocked(absl::Time when) {
   if (stopping_ || when >= arp_timer_at_) return;
   arp_timer_at_ = when;
-  arp_timer_ = sched_.AddTimer(when, [this] { ArpTimer(); });
+  sched_.AddTimer(when, [this] { ArpTimer(); });
 }
 
 void IpImpl::Resolve(const InterfacePtr& ifp, uint32_t next_hop, MsgPtr dgram) {

@@ -1,4 +1,4 @@
-// IP output: Send (a transport's datagram), Output (any whole datagram: forwarded, ICMP),
+// IP output: Send (a transport's datagram), OutputOn (any whole datagram: sent or forwarded),
 // fragmentation, the link header, loopback delivery, source and path MTU selection.
 //
 // Choices where the RFCs leave room (Linux's where it has one):
@@ -296,6 +296,15 @@ bool IpImpl::IsLocal(uint32_t addr) const {
   return OwnerOf(addr) != nullptr;
 }
 
+bool IpImpl::IsBroadcast(uint32_t addr) const {
+  if (addr == kLimitedBroadcast) return true;
+  std::shared_lock<std::shared_mutex> l(if_mu_);
+  for (const InterfacePtr& i : ifs_) {
+    if (i != nullptr && i->IsBroadcastAddress(addr)) return true;
+  }
+  return false;
+}
+
 uint32_t IpImpl::PathMtu(uint32_t dst, uint32_t route_mtu, uint32_t if_mtu) const {
   uint32_t mtu = route_mtu != 0 ? std::min(route_mtu, if_mtu) : if_mtu;
   std::lock_guard<std::mutex> l(misc_mu_);
@@ -448,30 +457,6 @@ int IpImpl::Send(const SendArgs& args, MsgPtr payload) {
   return OutputOn(ifp, next_hop, link_broadcast, mtu, std::move(d), false);
 }
 
-int IpImpl::Output(MsgPtr dgram, bool forwarding, bool allow_broadcast, bool dontroute) {
-  (void)dontroute;
-  Parsed<Ipv4Header> h = ParseIpv4(PacketView::OfChain(dgram.get()), false);
-  if (!h.ok()) return EINVAL;
-  if (IsLocal(h->dst)) {
-    LoopBack(std::move(dgram));
-    return 0;
-  }
-  std::optional<Route> r = routes_.Lookup(h->dst);
-  if (!r || (r->flags & RTF_REJECT)) return ENETUNREACH;
-  if (r->flags & RTF_BLACKHOLE) return 0;
-  InterfacePtr ifp = FindInterface(r->ifindex);
-  if (ifp == nullptr) return ENETUNREACH;
-  uint32_t mtu;
-  bool bcast;
-  {
-    std::shared_lock<std::shared_mutex> l(if_mu_);
-    mtu = ifp->mtu;
-    bcast = ifp->IsBroadcastAddress(h->dst);
-  }
-  if (bcast && !allow_broadcast) return EACCES;
-  return OutputOn(ifp, r->gateway != 0 ? r->gateway : h->dst, bcast,
-                  PathMtu(h->dst, r->mtu, mtu), std::move(dgram), forwarding);
-}
 
 int IpImpl::OutputOn(const InterfacePtr& ifp, uint32_t next_hop, bool link_broadcast,
                      uint32_t mtu, MsgPtr dgram, bool forwarding) {
@@ -598,14 +583,7 @@ void IpImpl::LoopBack(MsgPtr dgram) {
       stats_.Wire(h.error());
       return;
     }
-    const bool bcast = h->dst == kLimitedBroadcast || [&] {
-      std::shared_lock<std::shared_mutex> l(if_mu_);
-      for (const InterfacePtr& i : ifs_) {
-        if (i != nullptr && i->IsBroadcastAddress(h->dst)) return true;
-      }
-      return false;
-    }();
-    LocalInput(0, *h, std::move(d), bcast);
+    LocalInput(0, *h, std::move(d), IsBroadcast(h->dst));
   });
 }
 

@@ -132,16 +132,14 @@ class IpImpl {
   absl::flat_hash_map<int, Lower*> lowers_;  // by mux id
   InterfacePtr FindInterface(uint32_t index) const;
   InterfacePtr FindInterface(std::string_view name) const;
-  InterfacePtr InterfaceOfLower(queue_t* lower_rq) const;
   // The interface that has addr, and whether it is one of its broadcast addresses.
   InterfacePtr OwnerOf(uint32_t addr) const;
   bool IsLocal(uint32_t addr) const;
+  // True if addr is 255.255.255.255 or the directed broadcast address of any interface's subnet.
+  bool IsBroadcast(uint32_t addr) const;
 
   // ---- output (ip.cc) ----
   int Send(const SendArgs& args, MsgPtr payload);
-  // Routes and sends a whole datagram (header first, checksum valid): fragmentation, ARP.
-  // `forwarding` marks datagrams not originated here (frag-needed instead of EMSGSIZE).
-  int Output(MsgPtr dgram, bool forwarding, bool allow_broadcast, bool dontroute);
   // Sends dgram to next_hop on ifp: fragments if needed, resolves, transmits.
   int OutputOn(const InterfacePtr& ifp, uint32_t next_hop, bool link_broadcast, uint32_t mtu,
                MsgPtr dgram, bool forwarding);
@@ -159,7 +157,7 @@ class IpImpl {
   void LocalInput(uint32_t ifindex, const Ipv4Header& h, MsgPtr dgram, bool broadcast);
   void Deliver(uint32_t ifindex, const Ipv4Header& h, MsgPtr dgram, bool broadcast);
   void IcmpInput(uint32_t ifindex, const Ipv4Header& h, MsgPtr dgram, bool broadcast);
-  void Forward(const InterfacePtr& in, const Ipv4Header& h, MsgPtr dgram);
+  void Forward(const Ipv4Header& h, MsgPtr dgram);
   // ICMP error `type`/`code` about `offending` (b_rptr at its header). mtu: frag-needed's.
   void SendIcmpError(const MsgPtr& offending, uint8_t type, uint8_t code, uint16_t mtu,
                      uint32_t src_hint);
@@ -167,7 +165,6 @@ class IpImpl {
 
   std::mutex reasm_mu_;
   Reassembler reasm_;
-  Scheduler::TimerId reasm_timer_ = 0;
   absl::Time reasm_timer_at_ = absl::InfiniteFuture();
 
   mutable std::mutex misc_mu_;
@@ -182,7 +179,6 @@ class IpImpl {
 
   // ---- ARP (arp.cc) ----
   std::mutex arp_mu_;
-  Scheduler::TimerId arp_timer_ = 0;
   absl::Time arp_timer_at_ = absl::InfiniteFuture();
   // Sends dgram (header first) to next_hop on ifp once its address is known.
   void Resolve(const InterfacePtr& ifp, uint32_t next_hop, MsgPtr dgram);

@@ -112,14 +112,8 @@ void IpImpl::Ipv4Input(const InterfacePtr& ifp, MsgPtr packet) {
     stats_.Drop(IpDrop::kInterfaceDown);
     return;
   }
-  if (src == kLimitedBroadcast || IsMulticast(src) || IsLoopbackNet(src) || IsLoopbackNet(dst) ||
-      (src == 0 && !bcast) || (src != 0 && OwnerOf(src) == nullptr && [&] {
-        std::shared_lock<std::shared_mutex> l(if_mu_);
-        for (const InterfacePtr& i : ifs_) {
-          if (i != nullptr && i->IsBroadcastAddress(src)) return true;
-        }
-        return false;
-      }())) {
+  if (IsMulticast(src) || IsLoopbackNet(src) || IsLoopbackNet(dst) || (src == 0 && !bcast) ||
+      (src != 0 && IsBroadcast(src))) {
     stats_.Drop(IpDrop::kMartianSource);
     return;
   }
@@ -135,7 +129,7 @@ void IpImpl::Ipv4Input(const InterfacePtr& ifp, MsgPtr packet) {
     stats_.Drop(IpDrop::kNotForUs);
     return;
   }
-  Forward(ifp, *h, std::move(packet));
+  Forward(*h, std::move(packet));
 }
 
 void IpImpl::LocalInput(uint32_t ifindex, const Ipv4Header& h, MsgPtr dgram, bool broadcast) {
@@ -169,7 +163,7 @@ void IpImpl::ArmReassemblyTimer() {
   const absl::Time next = reasm_.NextDeadline();
   if (stopping_ || next == absl::InfiniteFuture() || next >= reasm_timer_at_) return;
   reasm_timer_at_ = next;
-  reasm_timer_ = sched_.AddTimer(next, [this] {
+  sched_.AddTimer(next, [this] {
     std::vector<MsgPtr> firsts;
     {
       std::lock_guard<std::mutex> l(reasm_mu_);
@@ -261,8 +255,7 @@ void IpImpl::IcmpInput(uint32_t ifindex, const Ipv4Header& h, MsgPtr dgram, bool
   }
 }
 
-void IpImpl::Forward(const InterfacePtr& in, const Ipv4Header& h, MsgPtr dgram) {
-  (void)in;
+void IpImpl::Forward(const Ipv4Header& h, MsgPtr dgram) {
   if (h.ttl <= 1) {
     stats_.Drop(IpDrop::kTtlExceeded);
     SendIcmpError(dgram, kIcmpTimeExceeded, kIcmpTtlExceeded, 0, 0);
@@ -337,14 +330,7 @@ void IpImpl::SendIcmpError(const MsgPtr& offending, uint8_t type, uint8_t code, 
       h->src == 0 || h->src == kLimitedBroadcast || IsMulticast(h->src)) {
     return;
   }
-  {
-    std::shared_lock<std::shared_mutex> l(if_mu_);
-    for (const InterfacePtr& i : ifs_) {
-      if (i != nullptr && (i->IsBroadcastAddress(h->dst) || i->IsBroadcastAddress(h->src))) {
-        return;
-      }
-    }
-  }
+  if (IsBroadcast(h->dst) || IsBroadcast(h->src)) return;
   if (h->protocol == kProtoIcmp && IcmpErrorType(h->payload.U8(0))) return;
   if (!IcmpAllowed()) {
     Bump(stats_.icmp_ratelimited);
