@@ -146,7 +146,10 @@ void ClaimGroup::Unclaim() {
   while (i >= 0 && r.held[i].load(std::memory_order_relaxed) != this) i--;
   STREAMS_RULE(i >= 0, "a stream claim is released by the thread that took it",
                "Unclaim() without Claim()");
-  r.held[i].store(nullptr, std::memory_order_seq_cst);
+  // Release, not sequentially consistent: the work inside the stream is ordered before the slot
+  // clears, and a plumber that still sees the claim waits (its wait re-scans within a
+  // millisecond) where a full fence here would cost every call.
+  r.held[i].store(nullptr, std::memory_order_release);
   while (r.depth > 0 && r.held[r.depth - 1].load(std::memory_order_relaxed) == nullptr) r.depth--;
   SetInnermost(r);
   if (plumbing_.load(std::memory_order_seq_cst)) {

@@ -60,11 +60,15 @@ StreamHead::StreamHead(Domain* domain, dev_t dev, StreamHead* pipe_peer)
     strqset(stream_->head_rq(), QHIWAT, 0, kPipeHiwat);
     strqset(stream_->head_rq(), QLOWAT, 0, kPipeLowat);
   }
+  mu_.SetAcquireHook(&StreamHead::SpliceHook, this);
+  std::lock_guard<Mutex> l(mu_);
+  RefreshInboxLimitLocked();
 }
 
 StreamHead::~StreamHead() {
   // Close() normally ran; a head that was never opened fully still frees its stream.
   stream_.reset();
+  FreeInbox();  // after the stream: nothing below can hand it more
   freemsg(ioc_answer_);
   if (efd_ >= 0) close(efd_.load());
 }
@@ -197,6 +201,14 @@ absl::Time StreamHead::DeadlineAfter(absl::Duration d) const {
 int StreamHead::WaitLocked(std::unique_lock<Mutex>& l, Call& call, absl::Time deadline,
                            const uint32_t* seen, bool any_signal) {
   if (orphaned_) return EBADF;
+  // A writer handing a message to the inbox does not take mu_: read the generation, then look
+  // at the inbox again, so one that came after the caller's look ends the wait (an eventcount).
+  uint32_t gen = seen != nullptr ? *seen : wait_.Generation();
+  if (inbox_.pending.load(std::memory_order_seq_cst)) {
+    SpliceInboxLocked();
+    return 0;  // something arrived: the caller looks again
+  }
+  seen = &gen;
   call.claim.Release();
   int rc = wait_.Wait(l, &domain_->scheduler(), deadline, &cancel_gen_, call.cancel_seen, seen,
                       any_signal);
@@ -401,6 +413,12 @@ int StreamHead::WaitWritableLocked(std::unique_lock<Mutex>& l, Call& call, int b
 
 void StreamHead::RecvData(queue_t* q, mblk_t* mp) {
   Events ev;
+  if (TryInbox(mp)) {
+    // Signals are not wanted (TryInbox checked): the descriptors' readiness and the waiters.
+    wait_.WakeAll();
+    Raise(Events{static_cast<short>(POLLIN | POLLRDNORM), 0});
+    return;
+  }
   {
     std::lock_guard<Mutex> l(mu_);
     bool pcproto = DB_TYPE(mp) == M_PCPROTO;
@@ -414,6 +432,9 @@ void StreamHead::RecvData(queue_t* q, mblk_t* mp) {
     }
     arrivals_++;
     if (mp->b_flag & MSGMARK) mark_ = mp;
+    // The inbox refused it, or it could not go there: its limit may be stale (the reader has
+    // taken messages since), so whatever the queue can take now goes that way again.
+    RefreshInboxLimitLocked();
     // The "first message" signals: always for M_PCPROTO, otherwise only when this message is
     // now first and no getmsg is taking the queue apart.
     if (pcproto || (q->q_first == mp && !getmsg_in_progress_)) {
@@ -613,6 +634,7 @@ void StreamHead::RecvSetopts(queue_t* q, mblk_t* mp) {
       if (f & SO_HIWAT) strqset(q, QHIWAT, band, static_cast<intptr_t>(so.so_hiwat));
       if (f & SO_LOWAT) strqset(q, QLOWAT, band, static_cast<intptr_t>(so.so_lowat));
       backenable_band = band;
+      RefreshInboxLimitLocked();
     }
     // Each ON is applied before its OFF: both at once leave the option off.
     if (f & SO_MREADON) mread_ = true;
@@ -761,8 +783,15 @@ void StreamHead::Close(int fflag) {
     }
   }
   {
-    // The driver's close, and freeing every queue (messages still on them go too).
-    std::unique_ptr<Stream> s = std::move(stream_);
+    // The driver's close, and freeing every queue (messages still on them go too). Taken out
+    // under mu_, whose hook moves the inbox onto the read queue first; from here on the inbox
+    // takes nothing, and what still comes up while the driver closes is dropped.
+    std::unique_ptr<Stream> s;
+    {
+      std::lock_guard<Mutex> l(mu_);
+      CloseInboxLocked();
+      s = std::move(stream_);
+    }
     s.reset();
   }
   std::lock_guard<Mutex> l(mu_);

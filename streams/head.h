@@ -20,6 +20,17 @@
 // Locking order: a stream claim, then mu_, then queue locks. mu_ is never held across a putnext
 // (the message may come straight back up into HeadRput on the same thread).
 //
+// The inbox: a writer on another thread hands a plain data message (M_DATA or M_PROTO, band 0,
+// no MSGMARK) to the head without taking mu_, by appending it to a short list under a spin lock
+// of its own (head_inbox.cc). Every taking of mu_ first moves the inbox onto the read queue (the
+// lock's acquire hook), so whatever runs under mu_ sees one queue in arrival order, and a reader
+// draining the queue and a writer filling it no longer meet on mu_ and the read queue for every
+// message. Flow control stays exact: the inbox takes a message only while the read queue and the
+// inbox together stay below the read queue's high-water mark (its `limit`, computed under mu_);
+// a message that would reach the mark goes the locked way, whose putq() sets QFULL as before.
+// Messages that change the head's state or its signals (everything else, and any message while
+// I_SETSIG registrations or a watcher exist) always go the locked way.
+//
 // Readiness is pushed, not polled: whenever something a poller or I_SETSIG registrant could care
 // about happens, the head calls the watcher it was given (the descriptor layer uses it to make
 // the descriptor's eventfd readable) and raises the registered signals.
@@ -243,6 +254,16 @@ class StreamHead {
   // Sends mp down (consumes it); with SO_REPLY, an M_DATA waits for its M_REPLY.
   int SendDownLocked(std::unique_lock<Mutex>& l, Call& call, mblk_t* mp);
 
+  // The inbox (head_inbox.cc). TryInbox: without mu_, true if mp went into the inbox.
+  bool TryInbox(mblk_t* mp);
+  static void SpliceHook(void* head);  // mu_'s acquire hook
+  void SpliceInboxLocked();
+  // Recomputes the inbox's limit from the read queue (mu_ held): after the queue grew the
+  // locked way or its high-water mark changed.
+  void RefreshInboxLimitLocked();
+  void FreeInbox();
+  void CloseInboxLocked();  // the stream is going: the inbox takes nothing more
+
   // Readiness and signals, delivered without mu_ held.
   void Raise(const Events& ev);
   static void SendSignal(const HeadWatcher& w, pid_t pid, int sig, int sevents);
@@ -284,7 +305,20 @@ class StreamHead {
   std::atomic<int> holds_{0};
   std::atomic<int> descriptors_{0};
 
-  mutable Mutex mu_;  // sd_lock: everything below
+  // The inbox: guarded by its own spin lock, not mu_. Its own cache line, away from mu_'s.
+  struct alignas(64) Inbox {
+    std::atomic<bool> busy{false};     // the spin lock
+    std::atomic<bool> pending{false};  // holds messages (read without the lock)
+    mblk_t* first = nullptr;           // linked through b_next
+    mblk_t* last = nullptr;
+    int64_t charge = 0;  // sum over its messages of max(bytes, blocks)
+    int64_t limit = 0;   // the charge it may hold
+    void Lock();
+    void Unlock() { busy.store(false, std::memory_order_release); }
+  };
+  Inbox inbox_;
+
+  alignas(64) mutable Mutex mu_;  // sd_lock: everything below
   WaitPoint wait_;
   std::atomic<uint32_t> cancel_gen_{0};
   HeadWatcher watcher_;

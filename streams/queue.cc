@@ -69,6 +69,15 @@ void Schedule(queue_t* q) {
   if (q->q_stream != nullptr) q->q_stream->scheduler()->EnqueueService(q);
 }
 
+void SetFullLocked(queue_t* q, bool full) {
+  if (full) {
+    q->q_flag |= QFULL;
+  } else {
+    q->q_flag &= ~QFULL;
+  }
+  q->q_full_hint.store(full, std::memory_order_relaxed);
+}
+
 void AddCounts(queue_t* q, qband* qb, const mblk_t* mp) {
   size_t bytes, blocks;
   MsgCounts(mp, &bytes, &blocks);
@@ -79,7 +88,7 @@ void AddCounts(queue_t* q, qband* qb, const mblk_t* mp) {
   } else {
     q->q_count += bytes;
     q->q_mblkcnt += blocks;
-    if (q->q_count >= q->q_hiwat || q->q_mblkcnt >= q->q_hiwat) q->q_flag |= QFULL;
+    if (q->q_count >= q->q_hiwat || q->q_mblkcnt >= q->q_hiwat) SetFullLocked(q, true);
   }
 }
 
@@ -89,8 +98,9 @@ void SubCounts(queue_t* q, const mblk_t* mp) {
   if (mp->b_band == 0) {
     q->q_count -= bytes;
     q->q_mblkcnt -= blocks;
-    if (q->q_mblkcnt == 0 || (q->q_count < q->q_hiwat && q->q_mblkcnt < q->q_hiwat)) {
-      q->q_flag &= ~QFULL;
+    if ((q->q_flag & QFULL) &&
+        (q->q_mblkcnt == 0 || (q->q_count < q->q_hiwat && q->q_mblkcnt < q->q_hiwat))) {
+      SetFullLocked(q, false);
     }
   } else {
     qband* qb = BandOf(q, mp->b_band);
@@ -173,25 +183,31 @@ void BackEnable(queue_t* q, unsigned char band) {
   }
 }
 
-// After a message of `band` left q: back-enable if a writer waits and q fell below its low mark.
+// After a message of `band` left q: true (and the want cleared) if a writer waits and q fell
+// below its low mark, so the caller must BackEnable. Under q_lock.
+bool WantsBackEnableLocked(queue_t* q, unsigned char band) {
+  if (band == 0) {
+    if ((q->q_flag & QWANTW) &&
+        (q->q_lowat == 0 || (q->q_count < q->q_lowat && q->q_mblkcnt < q->q_lowat))) {
+      q->q_flag &= ~QWANTW;
+      return true;
+    }
+  } else if (band <= q->q_nband) {
+    qband* qb = BandOf(q, band);
+    if ((qb->qb_flag & QB_WANTW) &&
+        (qb->qb_lowat == 0 || (qb->qb_count < qb->qb_lowat && qb->qb_mblkcnt < qb->qb_lowat))) {
+      qb->qb_flag &= ~QB_WANTW;
+      return true;
+    }
+  }
+  return false;
+}
+
 void MaybeBackEnable(queue_t* q, unsigned char band) {
-  bool back = false;
+  bool back;
   {
     std::lock_guard<std::mutex> l(q->q_lock);
-    if (band == 0) {
-      if ((q->q_flag & QWANTW) &&
-          (q->q_lowat == 0 || (q->q_count < q->q_lowat && q->q_mblkcnt < q->q_lowat))) {
-        q->q_flag &= ~QWANTW;
-        back = true;
-      }
-    } else if (band <= q->q_nband) {
-      qband* qb = BandOf(q, band);
-      if ((qb->qb_flag & QB_WANTW) &&
-          (qb->qb_lowat == 0 || (qb->qb_count < qb->qb_lowat && qb->qb_mblkcnt < qb->qb_lowat))) {
-        qb->qb_flag &= ~QB_WANTW;
-        back = true;
-      }
-    }
+    back = WantsBackEnableLocked(q, band);
   }
   if (back) BackEnable(q, band);
 }
@@ -430,6 +446,7 @@ int insq(queue_t* q, mblk_t* emp, mblk_t* mp) {
 
 mblk_t* getq(queue_t* q) {
   mblk_t* mp;
+  bool back;
   {
     std::lock_guard<std::mutex> l(q->q_lock);
     mp = q->q_first;
@@ -439,8 +456,9 @@ mblk_t* getq(queue_t* q) {
     }
     UnlinkLocked(q, mp);
     q->q_flag &= ~QWANTR;
+    back = WantsBackEnableLocked(q, mp->b_band);
   }
-  MaybeBackEnable(q, mp->b_band);
+  if (back) BackEnable(q, mp->b_band);
   return mp;
 }
 
@@ -460,7 +478,7 @@ static mblk_t* DetachAllLocked(queue_t* q) {
   q->q_first = q->q_last = nullptr;
   q->q_count = 0;
   q->q_mblkcnt = 0;
-  q->q_flag &= ~QFULL;
+  SetFullLocked(q, false);
   for (qband* qb = q->q_bandp; qb != nullptr; qb = qb->qb_next) {
     qb->qb_first = qb->qb_last = nullptr;
     qb->qb_count = 0;
@@ -581,6 +599,9 @@ int qsize(queue_t* q) {
 int canput(queue_t* q) {
   if (q == nullptr) return 0;
   q = q->q_nfsrv;
+  // Not full: nothing to record. A queue filling meanwhile takes one message more, as it would
+  // had the check come a moment earlier (flow control is advisory).
+  if (!q->q_full_hint.load(std::memory_order_relaxed)) return 1;
   std::lock_guard<std::mutex> l(q->q_lock);
   if (q->q_flag & QFULL) {
     q->q_flag |= QWANTW;

@@ -138,15 +138,26 @@ inline constexpr int FLUSHALL = 1;
 inline constexpr int FLUSHDATA = 0;
 
 struct queue_t {
+  // Read on every putnext into this queue and rarely written: together, apart from the fields
+  // that change with every message queued (below), so a thread handing messages to a queue and
+  // one taking them off do not trade this line back and forth.
   qinit* q_qinfo;
-  mblk_t* q_first;
-  mblk_t* q_last;
   queue_t* q_next;
-  // Private, and read on every putnext into this queue: kept on the first cache line.
-  internal::SyncQ* q_syncq = nullptr;       // inner perimeter, nullptr for D_MP
-  internal::ClaimGroup* q_group = nullptr;  // the claim group of q_stream (putnext's check)
-  queue_t* q_link;  // private: scheduler run list
-  void* q_ptr;      // the module's private data
+  internal::SyncQ* q_syncq = nullptr;       // private: inner perimeter, nullptr for D_MP
+  internal::ClaimGroup* q_group = nullptr;  // private: the claim group of q_stream
+  void* q_ptr;                              // the module's private data
+  queue_t* q_nfsrv = nullptr;  // private: nearest queue at or ahead with a service procedure
+  queue_t* q_nbsrv = nullptr;  // private: nearest queue behind with a service procedure
+  Stream* q_stream = nullptr;  // private
+  internal::QueuePair* q_pair = nullptr;  // private
+  // QFULL as an atomic, kept with it under q_lock: canput() of a queue that is not full reads
+  // this and takes no lock, so a writer and the reader draining the queue do not meet on q_lock
+  // for every message.
+  std::atomic<bool> q_full_hint{false};
+
+  // The list, its counts and flags (under q_lock).
+  alignas(64) mblk_t* q_first;
+  mblk_t* q_last;
   size_t q_count;
   uint32_t q_flag;
   ssize_t q_minpsz;
@@ -155,15 +166,10 @@ struct queue_t {
   size_t q_lowat;
   qband* q_bandp;
   unsigned char q_nband;
-
-  // Private to the framework.
-  size_t q_mblkcnt = 0;
-  queue_t* q_nfsrv = nullptr;  // nearest queue at or ahead with a service procedure (or the last)
-  queue_t* q_nbsrv = nullptr;  // nearest queue behind with a service procedure, or nullptr
-  Stream* q_stream = nullptr;
-  internal::QueuePair* q_pair = nullptr;
-  // A back-enable calls this in place instead of scheduling the service procedure (a stream
-  // head's write side, whose service procedure only wakes its writers).
+  size_t q_mblkcnt = 0;  // private
+  queue_t* q_link;       // private: scheduler run list
+  // Private: a back-enable calls this in place instead of scheduling the service procedure (a
+  // stream head's write side, whose service procedure only wakes its writers).
   void (*q_wake)(queue_t* q) = nullptr;
   std::mutex q_lock;
 };
