@@ -251,8 +251,9 @@ class StreamHead {
   // Write helpers (mu_ held).
   void PacketSizesLocked(ssize_t* rmin, ssize_t* rmax);
   mblk_t* MakeDataLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t count);
-  // Sends mp down (consumes it); with SO_REPLY, an M_DATA waits for its M_REPLY.
-  int SendDownLocked(std::unique_lock<Mutex>& l, Call& call, mblk_t* mp);
+  // Sends mp down (consumes it); with SO_REPLY, an M_DATA waits for its M_REPLY. last: the
+  // caller returns next, and l may come back unlocked.
+  int SendDownLocked(std::unique_lock<Mutex>& l, Call& call, mblk_t* mp, bool last);
 
   // The inbox (head_inbox.cc). TryInbox: without mu_, true if mp went into the inbox.
   bool TryInbox(mblk_t* mp);
@@ -318,15 +319,20 @@ class StreamHead {
   };
   Inbox inbox_;
 
-  alignas(64) mutable Mutex mu_;  // sd_lock: everything below
-  WaitPoint wait_;
+  // Each on its own cache line: the waits' generation, bumped by whoever delivers to the head
+  // (a writer on another thread, per message); what that writer reads for every message and
+  // rarely changes; and mu_ with the state it guards, which the head's own callers write.
+  alignas(64) WaitPoint wait_;
   std::atomic<uint32_t> cancel_gen_{0};
-  HeadWatcher watcher_;
-  std::atomic<int> efd_{-1};
+
+  alignas(64) std::atomic<int> efd_{-1};
   std::atomic<bool> efd_signalled_{false};
   // True when Raise has more to do than the eventfd: signals registered or a watcher set. Keeps
   // mu_ out of the per-message path otherwise.
   std::atomic<bool> notify_slow_{false};
+
+  alignas(64) mutable Mutex mu_;  // sd_lock: everything below
+  HeadWatcher watcher_;
   void UpdateNotifyLocked() {
     notify_slow_.store(!sigs_.empty() || watcher_.readiness != nullptr ||
                            watcher_.signal != nullptr,

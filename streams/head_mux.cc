@@ -308,7 +308,7 @@ int StreamHead::IoctlFdinsert(strfdinsert* fi, int fflag) {
   mblk_t* dp = MakeDataLocked(vp, cnt, off, static_cast<size_t>(size));
   if (dp == nullptr) return ENOSR;
   mp->b_cont = dp;
-  return SendDownLocked(l, call, mp.release());
+  return SendDownLocked(l, call, mp.release(), /*last=*/true);
 }
 
 // ---- opening ----

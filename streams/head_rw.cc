@@ -110,13 +110,14 @@ mblk_t* StreamHead::MakeDataLocked(const iovec*& iov, int& iovcnt, size_t& off, 
 }
 
 // Sends mp down from the head (consumes it). With SO_REPLY on, an M_DATA then waits for its
-// M_REPLY and the reply's errno is the result.
-int StreamHead::SendDownLocked(std::unique_lock<Mutex>& l, Call& call, mblk_t* mp) {
+// M_REPLY and the reply's errno is the result. last: the caller returns next, so mu_ need not be
+// taken again after the putnext (it may come back unlocked).
+int StreamHead::SendDownLocked(std::unique_lock<Mutex>& l, Call& call, mblk_t* mp, bool last) {
   bool want_reply = so_reply_ && DB_TYPE(mp) == M_DATA;
   if (!want_reply) {
     l.unlock();
     putnext(stream_->head_wq(), mp);
-    l.lock();
+    if (!last) l.lock();
     return 0;
   }
   // One request outstanding per stream: later writers wait their turn.
@@ -193,7 +194,7 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
       continue;
     }
     if (delim_ && n == resid) mp->b_flag |= MSGDELIM;  // the last packet of the write
-    int e = SendDownLocked(l, call, mp);
+    int e = SendDownLocked(l, call, mp, /*last=*/n == resid);
     if (e != 0) return e;  // an SO_REPLY error is the write's result
     resid -= n;
     *done += static_cast<ssize_t>(n);
@@ -628,7 +629,7 @@ int StreamHead::PutMsg(const strbuf* ctl, const strbuf* data, int band, int flag
       }
     }
     mp->b_band = static_cast<unsigned char>(band);
-    return SendDownLocked(l, call, mp);
+    return SendDownLocked(l, call, mp, /*last=*/true);
   }
 }
 
