@@ -38,8 +38,15 @@ int Fail(int e) {
 
 bool ValidDescriptor(int fd) { return fd >= 0 && fcntl(fd, F_GETFD) >= 0; }
 
-// EBADF for a number that is no descriptor, else ENOSTR: the calls only streams have.
-int NotAStream(int fd) { return Fail(ValidDescriptor(fd) ? ENOSTR : EBADF); }
+// getmsg/putmsg on a descriptor that is not a stream: as illumos msgio() checks, a descriptor not
+// open for reading (getmsg) or writing (putmsg) is EBADF before it is "not a stream".
+int NotAStreamFor(int fd, bool read) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return Fail(EBADF);
+  int acc = fl & O_ACCMODE;
+  if (read ? acc == O_WRONLY : acc == O_RDONLY) return Fail(EBADF);
+  return Fail(ENOSTR);
+}
 
 bool CanRead(const File& f) { return (f.flags() & O_ACCMODE) != O_WRONLY; }
 bool CanWrite(const File& f) { return (f.flags() & O_ACCMODE) != O_RDONLY; }
@@ -173,6 +180,12 @@ int us_ioctl(int fd, int request, ...) {
   int rval = 0;
   int e = f->head()->Ioctl(request, arg, f->flags(), &rval);
   if (e != 0) return Fail(e);
+  if (request == FIONBIO) {
+    // The open file's non-blocking flag, as fcntl(F_SETFL) would set it (illumos ioctl()).
+    const int* on = reinterpret_cast<const int*>(arg);
+    if (on == nullptr) return Fail(EFAULT);
+    f->set_flags(*on != 0 ? (f->flags() | O_NONBLOCK) : (f->flags() & ~(O_NONBLOCK | O_NDELAY)));
+  }
   return rval;
 }
 
@@ -305,7 +318,7 @@ int us_isastream(int fd) {
 static int GetCommon(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int* bandp,
                      int* flagsp) {
   std::shared_ptr<File> f = fdtable::Lookup(fd);
-  if (f == nullptr) return NotAStream(fd);
+  if (f == nullptr) return NotAStreamFor(fd, /*read=*/true);
   if (!CanRead(*f)) return Fail(EBADF);
   if ((ctlptr != nullptr && ctlptr->maxlen > 0 && ctlptr->buf == nullptr) ||
       (dataptr != nullptr && dataptr->maxlen > 0 && dataptr->buf == nullptr)) {
@@ -334,7 +347,7 @@ int us_getpmsg(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int* bandp
 static int PutCommon(int fd, const struct strbuf* ctlptr, const struct strbuf* dataptr, int band,
                      int flags) {
   std::shared_ptr<File> f = fdtable::Lookup(fd);
-  if (f == nullptr) return NotAStream(fd);
+  if (f == nullptr) return NotAStreamFor(fd, /*read=*/false);
   if (!CanWrite(*f)) return Fail(EBADF);
   if ((ctlptr != nullptr && ctlptr->len > 0 && ctlptr->buf == nullptr) ||
       (dataptr != nullptr && dataptr->len > 0 && dataptr->buf == nullptr)) {

@@ -176,6 +176,22 @@ TEST_F(EmbedTest, SetsigSignalsGoToTheWatcherInsteadOfTheProcess) {
   EXPECT_EQ(g_real_sigpoll.load(), 0) << "a real SIGPOLL was raised too";
 }
 
+// getmsg that takes the control part of a high-priority message and leaves its data (now an
+// ordinary message at the front) raises S_INPUT for it, as illumos strgetmsg's tail does.
+TEST_F(EmbedTest, DataLeftByAHighPriorityGetmsgRaisesInput) {
+  Watch(p_[0], false, true);
+  ASSERT_EQ(us_ioctl(p_[0], I_SETSIG, S_INPUT | S_RDNORM), 0);
+  strbuf c{0, 1, const_cast<char*>("c")}, d{0, 4, const_cast<char*>("dddd")};
+  ASSERT_EQ(us_putmsg(p_[1], &c, &d, RS_HIPRI), 0);
+  EXPECT_EQ(heard_.TakeSignals(), Sigs{});  // a high-priority message is no S_INPUT
+  char cb[8];
+  strbuf ctl{8, 0, cb};
+  int flags = RS_HIPRI;
+  ASSERT_EQ(us_getmsg(p_[0], &ctl, nullptr, &flags), MOREDATA);
+  EXPECT_EQ(heard_.AwaitSignals(), (Sigs{{SIGPOLL, S_INPUT | S_RDNORM}}));
+  EXPECT_EQ(ReadSome(p_[0]), "dddd");
+}
+
 TEST_F(EmbedTest, PcsigIsDeliveredAtOnceEvenBehindData) {
   ASSERT_EQ(us_ioctl(p_[0], I_PUSH, "ctlmod"), 0);
   Watch(p_[0], false, true);

@@ -2,6 +2,7 @@
 // I_POP, I_LOOK, I_FIND, I_LIST, I_ANCHOR), options (I_SRDOPT, I_SWROPT, I_SERROPT,
 // I_SETCLTIME), I_STR, queue inspection (I_NREAD, I_PEEK, I_CKBAND, I_GETBAND, I_ATMARK,
 // I_CANPUT), flushing, I_FDINSERT, and descriptors that are not streams.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -290,6 +291,77 @@ TEST_F(IoctlTest, DescriptorsThatAreNotStreams) {
   EXPECT_ERRNO(us_isastream(k[0]), EBADF);
   EXPECT_ERRNO(us_ioctl(k[0], I_PUSH, "ctlmod"), EBADF);
   EXPECT_ERRNO(us_close(k[0]), EBADF);
+}
+
+// FIONREAD, FIORDCHK, FIONBIO and FIOASYNC are answered by the head (illumos strioctl), not
+// sent down: the bytes of data queued, and the open file's non-blocking flag.
+TEST_F(IoctlTest, FileIoctlsAreAnsweredByTheHead) {
+  int n = -1;
+  EXPECT_EQ(us_ioctl(fd_[0], FIONREAD, &n), 0);
+  EXPECT_EQ(n, 0);
+  WriteAll(fd_[1], "abc");
+  WriteAll(fd_[1], "defgh");
+  strbuf ctl{0, 4, const_cast<char*>("ctrl")}, data{0, 2, const_cast<char*>("xy")};
+  ASSERT_EQ(us_putmsg(fd_[1], &ctl, &data, 0), 0);
+  EXPECT_EQ(us_ioctl(fd_[0], FIONREAD, &n), 0);
+  EXPECT_EQ(n, 10);  // the data of every message, control parts not counted
+  EXPECT_EQ(us_ioctl(fd_[0], FIORDCHK, 0), 10);
+  EXPECT_ERRNO(us_ioctl(fd_[0], FIONREAD, nullptr), EFAULT);
+
+  int on = 1;
+  ASSERT_EQ(us_ioctl(fd_[0], FIONBIO, &on), 0);
+  EXPECT_NE(us_fcntl(fd_[0], F_GETFL) & O_NONBLOCK, 0);
+  char b[16];
+  ASSERT_EQ(us_ioctl(fd_[0], I_FLUSH, FLUSHR), 0);
+  EXPECT_ERRNO(us_read(fd_[0], b, sizeof(b)), EAGAIN);
+  on = 0;
+  ASSERT_EQ(us_ioctl(fd_[0], FIONBIO, &on), 0);
+  EXPECT_EQ(us_fcntl(fd_[0], F_GETFL) & O_NONBLOCK, 0);
+  EXPECT_EQ(us_ioctl(fd_[0], FIOASYNC, &on), 0);
+}
+
+// Their error pre-check is the read side's: a write error does not stop them, a read error does.
+TEST_F(IoctlTest, FileIoctlsLookAtTheReadErrorOnly) {
+  ASSERT_EQ(us_ioctl(fd_[0], I_PUSH, "ctlmod"), 0);
+  SendUp(fd_[0], M_ERROR, std::string{static_cast<char>(NOERROR), static_cast<char>(EIO)});
+  int n = -1;
+  EXPECT_EQ(us_ioctl(fd_[0], FIONREAD, &n), 0);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_SWROPT, 0), EIO);  // an ordinary command sees it
+  ASSERT_EQ(us_ioctl(fd_[1], I_PUSH, "ctlmod"), 0);  // the other end: a read error only
+  SendUp(fd_[1], M_ERROR, std::string{static_cast<char>(EPROTO), static_cast<char>(NOERROR)});
+  EXPECT_ERRNO(us_ioctl(fd_[1], FIONREAD, &n), EPROTO);
+  EXPECT_ERRNO(us_ioctl(fd_[1], FIONBIO, &n), EPROTO);
+}
+
+// I_PEEK: a maxlen of 0 gives a length of 0 even for a part the message lacks; -1 asks for
+// nothing and gives -1 (illumos strioctl), and the result says whether a part was returned.
+TEST_F(IoctlTest, PeekWithMaxlenZeroGivesLengthZero) {
+  WriteAll(fd_[1], "data");
+  char cb[8], db[8];
+  strpeek pk{{0, 99, cb}, {-1, 99, db}, 0};
+  EXPECT_EQ(us_ioctl(fd_[0], I_PEEK, &pk), 1);
+  EXPECT_EQ(pk.ctlbuf.len, 0);
+  EXPECT_EQ(pk.databuf.len, -1);
+  strpeek both{{0, 99, cb}, {0, 99, db}, 0};
+  EXPECT_EQ(us_ioctl(fd_[0], I_PEEK, &both), 1);
+  EXPECT_EQ(both.ctlbuf.len, 0);
+  EXPECT_EQ(both.databuf.len, 0);
+  strpeek absent{{8, 99, cb}, {-1, 99, db}, 0};  // no control part: -1, nothing returned
+  EXPECT_EQ(us_ioctl(fd_[0], I_PEEK, &absent), 0);
+  EXPECT_EQ(absent.ctlbuf.len, -1);
+}
+
+// I_ESETSIG with no events removes a registration; the process it names must exist (ESRCH),
+// which is checked before whether it is registered (EINVAL).
+TEST_F(IoctlTest, EsetsigRemovalOfAProcessThatDoesNotExistIsEsrch) {
+  pid_t gone = fork();
+  ASSERT_GE(gone, 0);
+  if (gone == 0) _exit(0);
+  ASSERT_EQ(waitpid(gone, nullptr, 0), gone);
+  strsigset ss{gone, 0};
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_ESETSIG, &ss), ESRCH);
+  strsigset mine{getpid(), 0};
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_ESETSIG, &mine), EINVAL);  // exists, not registered
 }
 
 }  // namespace

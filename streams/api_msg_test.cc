@@ -223,5 +223,41 @@ TEST_F(MsgTest, PassedDescriptorAtTheFrontIsEbadmsg) {
   EXPECT_EQ(us_close(rf.fd), 0);
 }
 
+// getmsg/putmsg on a descriptor that is not a stream: one not open for reading (getmsg) or
+// writing (putmsg) is EBADF before it is ENOSTR, as illumos msgio() checks the mode first.
+TEST_F(MsgTest, NonStreamWithoutTheAccessModeIsEbadf) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);  // a kernel pipe: p[0] reads only, p[1] writes only
+  char cb[8];
+  strbuf c{8, 1, cb};
+  int flags = 0;
+  EXPECT_ERRNO(us_getmsg(p[1], &c, nullptr, &flags), EBADF);
+  EXPECT_ERRNO(us_putmsg(p[0], &c, nullptr, 0), EBADF);
+  EXPECT_ERRNO(us_getmsg(p[0], &c, nullptr, &flags), ENOSTR);
+  EXPECT_ERRNO(us_putmsg(p[1], &c, nullptr, 0), ENOSTR);
+  close(p[0]);
+  close(p[1]);
+}
+
+// putmsg with neither a control nor a data part sends nothing, but asks flow control first
+// (illumos strput): a full stream gives EAGAIN when non-blocking.
+TEST_F(MsgTest, PutmsgOfNothingStillWaitsForFlowControl) {
+  EXPECT_EQ(us_putmsg(fd_[1], nullptr, nullptr, 0), 0);
+  int fl = us_fcntl(fd_[1], F_GETFL);
+  ASSERT_EQ(us_fcntl(fd_[1], F_SETFL, fl | O_NONBLOCK), 0);
+  std::string chunk(4096, 'f');
+  while (us_write(fd_[1], chunk.data(), chunk.size()) > 0) {
+  }
+  ASSERT_EQ(errno, EAGAIN);
+  EXPECT_ERRNO(us_putmsg(fd_[1], nullptr, nullptr, 0), EAGAIN);
+  EXPECT_ERRNO(us_putpmsg(fd_[1], nullptr, nullptr, 0, MSG_BAND), EAGAIN);
+  strbuf empty{0, -1, nullptr};
+  EXPECT_ERRNO(us_putmsg(fd_[1], &empty, &empty, 0), EAGAIN);
+  int n = -1;
+  EXPECT_GT(us_ioctl(fd_[0], I_NREAD, &n), 0);
+  ASSERT_EQ(us_ioctl(fd_[0], I_FLUSH, FLUSHR), 0);
+  EXPECT_EQ(us_putmsg(fd_[1], nullptr, nullptr, 0), 0);  // room again
+}
+
 }  // namespace
 }  // namespace ustreams::testing

@@ -95,6 +95,77 @@ TEST_F(PipeTest, ZeroByteWriteSendsNothingUnlessSndzero) {
   us_close(fd[1]);
 }
 
+namespace {
+volatile sig_atomic_t g_sigpipes = 0;
+// Counts SIGPIPEs while in scope.
+class SigpipeCounter {
+ public:
+  SigpipeCounter() {
+    g_sigpipes = 0;
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { g_sigpipes = g_sigpipes + 1; };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, &old_);
+  }
+  ~SigpipeCounter() { sigaction(SIGPIPE, &old_, nullptr); }
+  int count() const { return g_sigpipes; }
+
+ private:
+  struct sigaction old_ {};
+};
+}  // namespace
+
+// pipe(2)/write(2) on illumos (fifo_write): a zero-byte write returns 0 before the reader is
+// looked for, so even a broken pipe gives 0 and no SIGPIPE.
+TEST_F(PipeTest, ZeroByteWriteToABrokenPipeReturnsZeroWithoutSigpipe) {
+  int fd[2];
+  ASSERT_EQ(us_pipe(fd), 0);
+  ASSERT_EQ(us_close(fd[1]), 0);
+  SigpipeCounter sigpipes;
+  EXPECT_EQ(us_write(fd[0], "", 0), 0);
+  EXPECT_EQ(sigpipes.count(), 0);
+  EXPECT_ERRNO(us_write(fd[0], "x", 1), EPIPE);  // a real write still breaks
+  EXPECT_EQ(sigpipes.count(), 1);
+  us_close(fd[0]);
+}
+
+// The reader of a pipe gone: EPIPE and SIGPIPE even after I_SWROPT took SNDPIPE away (illumos
+// fifo_write checks the reader before the head's write options).
+TEST_F(PipeTest, BrokenPipeIsEpipeWithSigpipeWhateverSwropt) {
+  int fd[2];
+  ASSERT_EQ(us_pipe(fd), 0);
+  int opt = -1;
+  ASSERT_EQ(us_ioctl(fd[0], I_GWROPT, &opt), 0);
+  EXPECT_EQ(opt, SNDPIPE);  // set at birth
+  ASSERT_EQ(us_ioctl(fd[0], I_SWROPT, 0), 0);
+  ASSERT_EQ(us_close(fd[1]), 0);
+  SigpipeCounter sigpipes;
+  EXPECT_ERRNO(us_write(fd[0], "x", 1), EPIPE);
+  EXPECT_EQ(sigpipes.count(), 1);
+  us_close(fd[0]);
+}
+
+// read(2) of zero bytes from a pipe returns 0 at once (illumos fifo_read): the zero-length
+// message at the front stays, a protocol message at the front is no EBADMSG, an error waiting
+// is not reported.
+TEST_F(PipeTest, ZeroByteReadTakesNothingAndReportsNothing) {
+  int fd[2];
+  ASSERT_EQ(us_pipe(fd), 0);
+  char b[4];
+  ASSERT_EQ(us_ioctl(fd[1], I_SWROPT, SNDZERO), 0);
+  ASSERT_EQ(us_write(fd[1], "", 0), 0);  // a zero-length message
+  EXPECT_EQ(us_read(fd[0], b, 0), 0);
+  int n = -1;
+  EXPECT_EQ(us_ioctl(fd[0], I_NREAD, &n), 1);  // still there
+  EXPECT_EQ(us_read(fd[0], b, sizeof(b)), 0);  // now read as end of file
+  strbuf ctl{0, 3, const_cast<char*>("ctl")};
+  ASSERT_EQ(us_putmsg(fd[1], &ctl, nullptr, 0), 0);
+  EXPECT_EQ(us_read(fd[0], b, 0), 0);
+  EXPECT_ERRNO(us_read(fd[0], b, sizeof(b)), EBADMSG);
+  us_close(fd[0]);
+  us_close(fd[1]);
+}
+
 TEST_F(PipeTest, PollSeesDataArriveFromAnotherThread) {
   int fd[2];
   ASSERT_EQ(us_pipe(fd), 0);

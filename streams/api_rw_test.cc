@@ -274,5 +274,24 @@ TEST_F(RwTest, FlowControlBlocksWritersAndEagainWhenNonBlocking) {
   EXPECT_EQ(all.substr(all.size() - 4), "tail");
 }
 
+// read(2) breaks only at the last marked message (illumos strread): data before it is returned
+// without it, the marked message then reads on its own; an earlier mark does not stop a read.
+TEST_F(RwTest, ByteStreamReadBreaksOnlyAtTheLastMark) {
+  SendUp(fd, M_DATA, "abc");
+  SendUp(fd, M_DATA, "def", 0, MSGMARK);
+  SendUp(fd, M_DATA, "ghi");
+  EXPECT_EQ(ReadSome(fd, 100), "abc");  // stops before the marked message
+  EXPECT_EQ(ReadSome(fd, 100), "def");  // reads it, and stops after it
+  EXPECT_EQ(ReadSome(fd, 100), "ghi");
+
+  SendUp(fd, M_DATA, "m1", 0, MSGMARK);
+  SendUp(fd, M_DATA, "x");
+  SendUp(fd, M_DATA, "m2", 0, MSGMARK);
+  SendUp(fd, M_DATA, "y");
+  EXPECT_EQ(ReadSome(fd, 100), "m1x");  // the first mark is not the last: no break there
+  EXPECT_EQ(ReadSome(fd, 100), "m2");
+  EXPECT_EQ(ReadSome(fd, 100), "y");
+}
+
 }  // namespace
 }  // namespace ustreams::testing

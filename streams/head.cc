@@ -184,7 +184,7 @@ int StreamHead::WriteableLocked(bool eio_on_hangup, bool sigpipe) {
   } else {
     e = GetErrLocked(kErrHup | kErrPlex | kErrWrite, false);
   }
-  if (e != 0 && sigpipe && !linked_ && (wropt_ & SNDPIPE)) {
+  if (e != 0 && sigpipe && !linked_ && ((wropt_ & SNDPIPE) || PipeReaderGoneLocked())) {
     pthread_kill(pthread_self(), SIGPIPE);
     e = EPIPE;
   }
@@ -322,7 +322,7 @@ int StreamHead::HeadRput(queue_t* q, mblk_t* mp) {
       h->RecvError(q, mp);
       break;
     case M_HANGUP:
-      h->RecvHangup(true);
+      h->RecvHangup(true, (mp->b_flag & MSGPEERGONE) != 0);
       freemsg(mp);
       break;
     case M_UNHANGUP:
@@ -400,7 +400,7 @@ int StreamHead::WaitWritableLocked(std::unique_lock<Mutex>& l, Call& call, int b
     if (fflag & (O_NONBLOCK | O_NDELAY)) return EAGAIN;
     if (int e = WaitLocked(l, call, deadline, &seen); e != 0) return e;
     if (int e = GetErrLocked(kErrWrite | kErrHup | kErrPlex, false); e != 0) {
-      if (sigpipe && !linked_ && (wropt_ & SNDPIPE)) {
+      if (sigpipe && !linked_ && ((wropt_ & SNDPIPE) || PipeReaderGoneLocked())) {
         // The reader of a pipe or FIFO went while the writer waited: EPIPE and SIGPIPE, as a
         // write(2) begun then would have had (other streams keep the hangup's ENXIO).
         pthread_kill(pthread_self(), SIGPIPE);
@@ -570,15 +570,17 @@ void StreamHead::RecvError(queue_t* q, mblk_t* mp) {
   qreply(q, mp);
 }
 
-void StreamHead::RecvHangup(bool hangup) {
+void StreamHead::RecvHangup(bool hangup, bool peer_gone) {
   {
     std::lock_guard<Mutex> l(mu_);
     if (hangup) {
       werror_ = ENXIO;
       strhup_ = true;
+      peer_gone_ = peer_gone;
     } else {
       werror_ = 0;
       strhup_ = false;
+      peer_gone_ = false;
     }
   }
   if (!hangup) return;
@@ -778,6 +780,7 @@ void StreamHead::Close(int fflag) {
     // The other end of a pipe hangs up (through the modules on its read side).
     if (mblk_t* mp = allocb(0)) {
       DB_TYPE(mp) = M_HANGUP;
+      mp->b_flag |= MSGPEERGONE;
       StreamClaim claim(stream_.get());
       putnext(stream_->head_wq(), mp);
     }

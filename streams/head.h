@@ -210,6 +210,10 @@ class StreamHead {
   // Before a write: EIO on hangup (if eio_on_hangup), else the write error; with SNDPIPE an error
   // becomes EPIPE and raises SIGPIPE in the calling thread (if sigpipe).
   int WriteableLocked(bool eio_on_hangup, bool sigpipe);
+  // A pipe or FIFO whose other end (its reader) is gone: write(2) then fails with EPIPE and
+  // raises SIGPIPE whatever I_SWROPT set, as illumos fifo_write checks the reader before the
+  // stream head's options.
+  bool PipeReaderGoneLocked() const { return (is_pipe_ || fifo_) && strhup_ && peer_gone_; }
   bool HungUp();
 
   // Waiting: releases the call's claim and mu_ while it waits. deadline on the scheduler's clock.
@@ -235,7 +239,7 @@ class StreamHead {
   void RecvSig(queue_t* q, mblk_t* mp, bool now);
   void RecvFlush(queue_t* q, mblk_t* mp);
   void RecvError(queue_t* q, mblk_t* mp);
-  void RecvHangup(bool hangup);
+  void RecvHangup(bool hangup, bool peer_gone = false);
   void RecvSetopts(queue_t* q, mblk_t* mp);
   void RecvIocAnswer(mblk_t* mp);
   void RecvReply(mblk_t* mp);
@@ -286,6 +290,7 @@ class StreamHead {
   int IoctlSetsig(pid_t pid, int events, bool extended);
   int IoctlPeek(strpeek* sp, int* rval);
   int IoctlNread(int* count, int* rval);
+  int QueuedDataBytes();  // FIONREAD: the M_DATA bytes of every message queued, at most INT_MAX
   int IoctlFdinsert(strfdinsert* fi, int fflag);
   int IoctlSendfd(int fd);
   int IoctlRecvfd(strrecvfd* rf, int fflag);
@@ -347,6 +352,7 @@ class StreamHead {
   bool strderr_ = false;   // a read error is set
   bool stwrerr_ = false;   // a write error is set
   bool strhup_ = false;    // hung up
+  bool peer_gone_ = false;  // ... by a pipe's or FIFO's other side going (MSGPEERGONE)
   bool rerr_nonpersist_ = false;
   bool werr_nonpersist_ = false;
   bool linked_ = false;

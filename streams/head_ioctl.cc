@@ -41,7 +41,8 @@ int CopyName(intptr_t arg, char (&name)[FMNAMESZ + 1]) {
 
 // The commands whose pre-check looks at the read error only.
 bool ReadClass(int cmd) {
-  return cmd == I_RECVFD || cmd == I_PEEK || cmd == I_NREAD || cmd == I_ATMARK;
+  return cmd == I_RECVFD || cmd == I_PEEK || cmd == I_NREAD || cmd == I_ATMARK ||
+         cmd == FIONREAD || cmd == FIORDCHK || cmd == FIONBIO || cmd == FIOASYNC;
 }
 
 constexpr int kSetsigMask =
@@ -65,6 +66,18 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
       if (count == nullptr) return EFAULT;
       return IoctlNread(count, rval);
     }
+    case FIONREAD: {
+      int* count = Arg<int>(arg);
+      if (count == nullptr) return EFAULT;
+      *count = QueuedDataBytes();
+      return 0;
+    }
+    case FIORDCHK:
+      *rval = QueuedDataBytes();
+      return 0;
+    case FIONBIO:   // the descriptor layer sets the open file's O_NONBLOCK (us_ioctl)
+    case FIOASYNC:  // accepted, as illumos's head does; SIGIO is not raised
+      return 0;
     case I_PUSH: {
       char name[FMNAMESZ + 1];
       if (HungUp()) return ENXIO;
@@ -129,6 +142,11 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
       strsigset* ss = Arg<strsigset>(arg);
       if (ss == nullptr) return EFAULT;
       if (ss->ss_events != 0 && ss->ss_pid != 0 && kill(ss->ss_pid, 0) != 0) return errno;
+      // Removing a registration names a process (or group) that must exist (illumos: ESRCH
+      // before "not registered").
+      if (ss->ss_events == 0 && ss->ss_pid != 0 && kill(ss->ss_pid, 0) != 0 && errno == ESRCH) {
+        return ESRCH;
+      }
       return IoctlSetsig(ss->ss_pid, ss->ss_events, true);
     }
     case I_EGETSIG: {
@@ -643,10 +661,14 @@ int StreamHead::IoctlPeek(strpeek* sp, int* rval) {
         if (k > 0) std::memcpy(sb->buf + n, bp->b_rptr, k);
         n += k;
       }
-      if (sb->maxlen < 0 || !present) {
+      // illumos: a maxlen below 0 asks for nothing (-1), a maxlen of 0 reads 0 bytes (0) even
+      // of a part that is absent; otherwise -1 says the part is absent.
+      if (sb->maxlen < 0) {
         sb->len = -1;
+      } else if (sb->maxlen == 0) {
+        sb->len = 0;
       } else {
-        sb->len = static_cast<int>(n);
+        sb->len = present ? static_cast<int>(n) : -1;
       }
     };
     copy_part(&sp->ctlbuf, mp, true);
@@ -654,6 +676,15 @@ int StreamHead::IoctlPeek(strpeek* sp, int* rval) {
     *rval = (sp->ctlbuf.len == -1 && sp->databuf.len == -1) ? 0 : 1;
   }
   return rc;
+}
+
+int StreamHead::QueuedDataBytes() {
+  std::lock_guard<Mutex> l(mu_);
+  size_t bytes = 0;
+  for (const mblk_t* mp = stream_->head_rq()->q_first; mp != nullptr; mp = mp->b_next) {
+    bytes += msgdsize(mp);
+  }
+  return static_cast<int>(std::min<size_t>(bytes, INT_MAX));
 }
 
 int StreamHead::IoctlNread(int* count, int* rval) {

@@ -336,7 +336,7 @@ int StreamHead::Reopen(int oflag, cred_t* cr) {
     // A reopen heals a hangup and errors (illumos stropen, whatever the opens answer). Before
     // the opens: a hangup a driver sends from its open or soon after (a FIFO without a writer
     // hangs up again) is not undone.
-    strhup_ = strderr_ = stwrerr_ = false;
+    strhup_ = peer_gone_ = strderr_ = stwrerr_ = false;
     rerror_ = werror_ = 0;
   }
   dev_t dev = dev_;

@@ -156,6 +156,9 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   size_t total = IovRemaining(iov, iovcnt, 0);
   Call call(this, fflag);
   std::unique_lock<Mutex> l(mu_);
+  // A pipe or FIFO sends nothing for a zero-byte write unless SNDZERO asks for a zero-length
+  // message, and says nothing of a reader gone or an error (illumos fifo_write returns first).
+  if (total == 0 && (is_pipe_ || fifo_) && !(wropt_ & SNDZERO)) return 0;
   if (strhup_ || stwrerr_ || linked_) {
     int e = WriteableLocked(true, true);
     if (e != 0) return e;
@@ -166,9 +169,6 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   if (rmin > 0 && (static_cast<ssize_t>(total) < rmin || static_cast<ssize_t>(total) > rmax)) {
     return ERANGE;
   }
-  // A pipe or FIFO sends nothing for a zero-byte write unless SNDZERO asks for a zero-length
-  // message.
-  if (total == 0 && (is_pipe_ || fifo_) && !(wropt_ & SNDZERO)) return 0;
   size_t off = 0;
   size_t resid = total;
   bool first = true;
@@ -257,6 +257,9 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   *done = 0;
   Call call(this, fflag);
   std::unique_lock<Mutex> l(mu_);
+  // A zero-byte read of a pipe or FIFO returns at once: no message taken, no error reported
+  // (illumos fifo_read; a device stream's goes through the checks below, as strread's does).
+  if ((is_pipe_ || fifo_) && IovRemaining(iov, iovcnt, 0) == 0) return 0;
   if (strderr_ || linked_) {
     int e = GetErrLocked(kErrRead | kErrPlex, false);
     if (e != 0) return e;
@@ -306,6 +309,10 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
       }
       continue;
     }
+    // A read breaks only at the last marked message (the one I_ATMARK's LASTMARK names): it
+    // stops before it when data was read already, else reads it and stops (illumos strread).
+    const bool last_mark = first == mark_;
+    if (last_mark && copied) break;
     unsigned char type = DB_TYPE(first);
     if (type == M_PASSFP) {
       if ((rdopt_ & RPROTMASK) == RPROTDIS) {
@@ -322,13 +329,19 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
         // The whole message reads as data.
       } else if (prot == RPROTDIS) {
         mblk_t* mp = TakeFirstLocked();
+        const unsigned char band = mp->b_band;
+        const unsigned short flag = mp->b_flag;
         while (mp != nullptr && DB_TYPE(mp) != M_DATA) {
           mblk_t* next = mp->b_cont;
           freeb(mp);
           mp = next;
         }
         if (mp == nullptr) continue;
-        PutBackLocked(mp);  // the data part is read below like any M_DATA
+        // The data part is read below like any M_DATA, with the message's band and marks.
+        mp->b_band = band;
+        mp->b_flag = flag;
+        PutBackLocked(mp);
+        if (last_mark) mark_ = mp;
         continue;
       } else {
         if (!copied) rc = EBADMSG;
@@ -383,7 +396,7 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
     }
     (void)FirstLocked();  // M_SIGs now at the front go out with this read
     int mode = rdopt_ & RMODEMASK;
-    if (resid == 0 || marked || delimited || mode == RMSGD || mode == RMSGN) break;
+    if (resid == 0 || last_mark || delimited || mode == RMSGD || mode == RMSGN) break;
   }
   FlushPendingSigs(l);
   return rc;
@@ -475,9 +488,10 @@ int StreamHead::GetMsg(strbuf* ctl, strbuf* data, int* bandp, int* flagsp, int f
     }
     ctl->len = static_cast<int>(n);
     if (rest != nullptr && DB_TYPE(rest) != M_DATA) *more |= MORECTL;
-  } else if (ctl != nullptr) {
-    ctl->len = -1;
-    if (DB_TYPE(rest) != M_DATA) *more |= MORECTL;
+  } else {
+    // Not asked for (maxlen -1, or no strbuf at all): left queued, and said to be there.
+    if (ctl != nullptr) ctl->len = -1;
+    if (rest != nullptr && DB_TYPE(rest) != M_DATA) *more |= MORECTL;
   }
   // Data part: the M_DATA blocks after the control blocks.
   mblk_t* ctl_left = nullptr;  // control blocks we keep (maxlen -1 or overflow)
@@ -509,8 +523,8 @@ int StreamHead::GetMsg(strbuf* ctl, strbuf* data, int* bandp, int* flagsp, int f
     data->len = static_cast<int>(n);
     data_copied = true;
     if (rest != nullptr) *more |= MOREDATA;
-  } else if (data != nullptr) {
-    data->len = -1;
+  } else {
+    if (data != nullptr) data->len = -1;
     if (rest != nullptr) *more |= MOREDATA;
   }
   if (data_copied && rest != nullptr && msgsize(rest) == 0) {
@@ -545,10 +559,11 @@ int StreamHead::GetMsg(strbuf* ctl, strbuf* data, int* bandp, int* flagsp, int f
   }
   (void)FirstLocked();
   getmsg_in_progress_ = false;
-  // Taking a message away may expose a normal one for which no signal was sent yet.
+  // Taking a message away (or the control part of a high-priority one, leaving its data as an
+  // ordinary message) may expose a normal one for which no signal was sent yet.
   Events ev;
   queue_t* rq = stream_->head_rq();
-  if (left == nullptr && rq->q_first != nullptr && !queclass_is_hipri(rq->q_first) &&
+  if (rq->q_first != nullptr && !queclass_is_hipri(rq->q_first) &&
       (hipri || rq->q_first->b_band != mband)) {
     ev = ArrivalEvents(rq->q_first);
     if (!hipri) ev.sig &= ~S_INPUT;
@@ -588,7 +603,12 @@ int StreamHead::PutMsg(const strbuf* ctl, const strbuf* data, int band, int flag
   if ((data_len >= 0 && size < rmin) || (rmax != INFPSZ && size > rmax) || ctl_len > kStrCtlSz) {
     return ERANGE;
   }
-  if (ctl_len < 0 && data_len < 0) return 0;  // nothing to send
+  if (ctl_len < 0 && data_len < 0) {
+    // Nothing to send, but flow control is asked first, as illumos strput does: a full stream
+    // gives EAGAIN (non-blocking) or waits.
+    if (flags == MSG_HIPRI) return 0;
+    return WaitWritableLocked(l, call, band, fflag);
+  }
   for (;;) {
     // Flow control: a high-priority message never waits.
     if (flags != MSG_HIPRI) {

@@ -77,6 +77,10 @@ inline constexpr unsigned short MSGDELIM = 0x04;    // message is delimited
 inline constexpr unsigned short MSGNOGET = 0x08;    // getq does not return message
 inline constexpr unsigned short MSGMARKNEXT = 0x10;     // private: first byte of next is marked
 inline constexpr unsigned short MSGNOTMARKNEXT = 0x20;  // private: ... is not marked
+// Private: an M_HANGUP from the framework's pipe or FIFO saying the other side (the reader) is
+// gone, so write(2) fails with EPIPE and SIGPIPE whatever I_SWROPT set (illumos fifo_write). A
+// hangup sent by a module lacks it and fails writes as any hung-up stream's do.
+inline constexpr unsigned short MSGPEERGONE = 0x8000;
 
 // Allocation priorities: accepted for compatibility and ignored, as on illumos.
 inline constexpr unsigned int BPRI_LO = 1;

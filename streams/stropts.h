@@ -24,6 +24,7 @@
 
 #include <poll.h>
 #include <stdint.h>
+#include <sys/ioctl.h> /* FIONREAD, FIONBIO, FIOASYNC: the system's numbers */
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -32,6 +33,12 @@ extern "C" {
 #endif
 
 /* ---- ioctl commands (illumos sys/stropts.h) ---- */
+/* The file ioctls a stream head answers itself (illumos strioctl): FIONREAD (the bytes of data
+ * in all messages queued, into an int), FIONBIO (an int: non-blocking on or off for the open
+ * file), FIOASYNC (accepted), and FIORDCHK (illumos filio.h: that byte count as the result). */
+#ifndef FIORDCHK
+#define FIORDCHK (('f' << 8) | 3)
+#endif
 #define STR ('S' << 8)
 #define I_NREAD (STR | 01)
 #define I_PUSH (STR | 02)

@@ -306,6 +306,7 @@ int FifoWput(queue_t* q, mblk_t* mp) {
 void ShowState(queue_t* wq) {
   Fifo* f = FifoOf(wq);
   unsigned char type;
+  bool peer_gone;
   {
     std::lock_guard<std::mutex> l(f->mu);
     bool drained;
@@ -320,8 +321,13 @@ void ShowState(queue_t* wq) {
     f->hup_shown = hup;
     f->resend = false;
     type = hup ? M_HANGUP : M_UNHANGUP;
+    peer_gone = no_reader;
   }
-  (void)putnextctl(RD(wq), type);  // no memory: the head keeps its state until the next change
+  mblk_t* mp = allocb(0);
+  if (mp == nullptr) return;  // no memory: the head keeps its state until the next change
+  DB_TYPE(mp) = type;
+  if (type == M_HANGUP && peer_gone) mp->b_flag |= MSGPEERGONE;  // writers get EPIPE
+  putnext(RD(wq), mp);
 }
 
 int FifoWsrv(queue_t* q) {
