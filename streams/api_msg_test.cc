@@ -259,5 +259,32 @@ TEST_F(MsgTest, PutmsgOfNothingStillWaitsForFlowControl) {
   EXPECT_EQ(us_putmsg(fd_[1], nullptr, nullptr, 0), 0);  // room again
 }
 
+// getmsg/putmsg with a null buffer: EFAULT comes when that part would be copied, after the
+// flag and size checks, flow control and an empty queue (illumos); the message stays queued.
+TEST_F(MsgTest, NullBuffersAreEfaultOnlyAtTheCopy) {
+  strbuf big{0, 2000, nullptr};  // longer than strctlsz
+  EXPECT_ERRNO(us_putmsg(fd_[1], &big, nullptr, 0), ERANGE);
+  strbuf five{0, 5, nullptr};
+  EXPECT_ERRNO(us_putpmsg(fd_[1], &five, nullptr, 0, MSG_ANY), EINVAL);
+  EXPECT_ERRNO(us_putmsg(fd_[1], &five, nullptr, 0), EFAULT);
+  EXPECT_ERRNO(us_putmsg(fd_[1], nullptr, &five, 0), EFAULT);
+
+  int fl = us_fcntl(fd_[0], F_GETFL);
+  ASSERT_EQ(us_fcntl(fd_[0], F_SETFL, fl | O_NONBLOCK), 0);
+  strbuf in{8, 0, nullptr};
+  int flags = 0;
+  EXPECT_ERRNO(us_getmsg(fd_[0], nullptr, &in, &flags), EAGAIN);  // nothing queued
+  ASSERT_EQ(Put("ctl", "data"), 0);
+  EXPECT_ERRNO(us_getmsg(fd_[0], nullptr, &in, &flags), EFAULT);
+  char cb[8];
+  strbuf ctl{8, 0, cb};
+  EXPECT_ERRNO(us_getmsg(fd_[0], &ctl, &in, &flags), EFAULT);
+  strbuf skip{-1, 0, nullptr};  // not asked for: no copy, no fault
+  EXPECT_EQ(us_getmsg(fd_[0], &ctl, &skip, &flags), MOREDATA);
+  EXPECT_EQ(std::string(cb, static_cast<size_t>(ctl.len)), "ctl");
+  Got g = Get();
+  EXPECT_EQ(g.data, "data");
+}
+
 }  // namespace
 }  // namespace ustreams::testing

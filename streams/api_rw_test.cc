@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "streams/api_test_util.h"
+#include "streams/drivers/drivers.h"
 #include "streams/ddi.h"
 
 namespace ustreams::testing {
@@ -291,6 +292,45 @@ TEST_F(RwTest, ByteStreamReadBreaksOnlyAtTheLastMark) {
   EXPECT_EQ(ReadSome(fd, 100), "m1x");  // the first mark is not the last: no break there
   EXPECT_EQ(ReadSome(fd, 100), "m2");
   EXPECT_EQ(ReadSome(fd, 100), "y");
+}
+
+// A null buffer is EFAULT only when data would be copied through it (illumos copyin/copyout):
+// the descriptor's mode, flow control, an empty queue and end of file are answered first, and
+// a message that cannot be copied out stays queued.
+TEST_F(RwTest, NullBufferIsEfaultOnlyWhenACopyWouldHappen) {
+  SetNonBlocking(fd, true);
+  EXPECT_ERRNO(us_read(fd, nullptr, 5), EAGAIN);  // nothing to copy yet
+  SendUp(fd, M_DATA, "kept");
+  EXPECT_ERRNO(us_read(fd, nullptr, 5), EFAULT);
+  iovec parts[2] = {{nullptr, 2}, {nullptr, 3}};
+  EXPECT_ERRNO(us_readv(fd, parts, 2), EFAULT);
+  EXPECT_EQ(ReadSome(fd), "kept");  // still there
+  EXPECT_EQ(us_read(fd, nullptr, 0), 0);
+
+  // The write side: flow control first.
+  int other = fd_[1];
+  SetNonBlocking(other, true);
+  std::string chunk(4096, 'w');
+  while (us_write(other, chunk.data(), chunk.size()) > 0) {
+  }
+  ASSERT_EQ(errno, EAGAIN);
+  EXPECT_ERRNO(us_write(other, nullptr, 5), EAGAIN);
+  ASSERT_EQ(us_ioctl(fd, I_FLUSH, FLUSHR), 0);
+  EXPECT_ERRNO(us_write(other, nullptr, 5), EFAULT);
+  EXPECT_ERRNO(us_writev(other, parts, 2), EFAULT);
+
+  // A descriptor not open for writing is EBADF, whatever the buffer.
+  ASSERT_TRUE(RegisterEcho(domain().registry()).ok());
+  int ro = us_open("/dev/echo", O_RDONLY);
+  ASSERT_GE(ro, 0);
+  EXPECT_ERRNO(us_write(ro, nullptr, 5), EBADF);
+  us_close(ro);
+}
+
+// End of file needs no copy: a hung-up, drained stream reads 0 even into a null buffer.
+TEST_F(RwTest, NullBufferReadsEndOfFile) {
+  SendUp(fd, M_HANGUP, "");
+  EXPECT_EQ(us_read(fd, nullptr, 5), 0);
 }
 
 }  // namespace

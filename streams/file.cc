@@ -13,6 +13,7 @@
 
 #include "streams/domain.h"
 #include "streams/head.h"
+#include "streams/mutex.h"
 
 namespace ustreams {
 
@@ -47,7 +48,7 @@ class SpinLock {
     for (int spins = 0; locked_.exchange(true, std::memory_order_acquire); spins++) {
       while (locked_.load(std::memory_order_relaxed)) {
         if (++spins < 1000) {
-          __builtin_ia32_pause();
+          CpuRelax();
         } else {
           sched_yield();
         }

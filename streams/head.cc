@@ -80,8 +80,13 @@ bool StreamHead::linked() const {
 
 void StreamHead::SetLinked(bool on) {
   {
-    std::lock_guard<Mutex> l(mu_);
+    std::lock_guard<Mutex> l(mu_);  // its hook moves what the inbox holds onto the queue
     linked_ = on;
+    if (on) {
+      CloseInboxLocked();
+    } else if (!closing_) {
+      OpenInboxLocked();
+    }
   }
   wait_.WakeAll();
   Raise(Events{static_cast<short>(POLLNVAL), 0});
@@ -139,12 +144,15 @@ int StreamHead::EventFd() {
   return efd_;
 }
 
-void StreamHead::ClearReadiness() {
+void StreamHead::ClearReadiness(short watched) {
   int fd = efd_.load(std::memory_order_acquire);
   if (fd < 0) return;
   efd_signalled_.store(false, std::memory_order_seq_cst);
   eventfd_t v;
   (void)eventfd_read(fd, &v);
+  if (watched == 0) return;
+  const short now = static_cast<short>(Poll(watched) & watched);
+  if (now != 0) Raise(Events{now, 0});
 }
 
 void StreamHead::DropSignals(pid_t pid) {
@@ -225,7 +233,7 @@ void StreamHead::Raise(const Events& ev) {
   // The descriptors' eventfd: one write per batch of events until someone clears it, so a stream
   // nobody waits on costs no system call per message (a relaxed load when already signalled).
   int efd = efd_.load(std::memory_order_acquire);
-  if (efd >= 0 && ev.poll != 0 && !efd_signalled_.load(std::memory_order_relaxed) &&
+  if (efd >= 0 && ev.poll != 0 && !efd_signalled_.load(std::memory_order_seq_cst) &&
       !efd_signalled_.exchange(true, std::memory_order_seq_cst)) {
     (void)eventfd_write(efd, 1);
     g_readiness_syscalls.fetch_add(1, std::memory_order_relaxed);

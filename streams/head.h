@@ -122,7 +122,10 @@ class StreamHead {
   // readable when something happened that a poller may care about; ClearReadiness() resets it
   // (before a caller looks at the stream's state and then sleeps in poll(2)).
   int EventFd();
-  void ClearReadiness();
+  // watched: the events a caller that just got EAGAIN would wait for; if one of them holds
+  // again by the time the eventfd is reset (it came meanwhile), the eventfd is made readable
+  // again, so an epoll user is not left waiting for something already there.
+  void ClearReadiness(short watched = 0);
 
   // ---- life cycle ----
   // An open of an existing stream (not a clone): waits for an open of it under way, clears a
@@ -267,7 +270,11 @@ class StreamHead {
   // locked way or its high-water mark changed.
   void RefreshInboxLimitLocked();
   void FreeInbox();
-  void CloseInboxLocked();  // the stream is going: the inbox takes nothing more
+  // Shut while the stream closes or is linked under a multiplexor (whose procedures then own
+  // the head's read queue): everything goes the locked way. Open again at the unlink.
+  void CloseInboxLocked();
+  void OpenInboxLocked();
+  void InboxSeesNotifyLocked();  // after notify_slow_ turned on
 
   // Readiness and signals, delivered without mu_ held.
   void Raise(const Events& ev);
@@ -323,6 +330,7 @@ class StreamHead {
     void Unlock() { busy.store(false, std::memory_order_release); }
   };
   Inbox inbox_;
+  bool inbox_open_ = true;  // under mu_
 
   // Each on its own cache line: the waits' generation, bumped by whoever delivers to the head
   // (a writer on another thread, per message); what that writer reads for every message and
@@ -339,9 +347,10 @@ class StreamHead {
   alignas(64) mutable Mutex mu_;  // sd_lock: everything below
   HeadWatcher watcher_;
   void UpdateNotifyLocked() {
-    notify_slow_.store(!sigs_.empty() || watcher_.readiness != nullptr ||
-                           watcher_.signal != nullptr,
-                       std::memory_order_release);
+    const bool slow =
+        !sigs_.empty() || watcher_.readiness != nullptr || watcher_.signal != nullptr;
+    const bool was = notify_slow_.exchange(slow, std::memory_order_acq_rel);
+    if (slow && !was) InboxSeesNotifyLocked();
   }
 
   // Options and state (sd_flag and friends).

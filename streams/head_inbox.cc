@@ -26,19 +26,21 @@ void StreamHead::Inbox::Lock() {
   for (;;) {
     if (!busy.exchange(true, std::memory_order_acquire)) return;
     // Held for a few instructions at a time: wait for it to look free, then try again.
-    while (busy.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+    while (busy.load(std::memory_order_relaxed)) CpuRelax();
   }
 }
 
 bool StreamHead::TryInbox(mblk_t* mp) {
   unsigned char type = DB_TYPE(mp);
-  if ((type != M_DATA && type != M_PROTO) || mp->b_band != 0 || (mp->b_flag & MSGMARK) ||
-      notify_slow_.load(std::memory_order_acquire)) {
+  if ((type != M_DATA && type != M_PROTO) || mp->b_band != 0 || (mp->b_flag & MSGMARK)) {
     return false;
   }
   int64_t charge = Charge(mp);
   inbox_.Lock();
-  if (inbox_.charge + charge > inbox_.limit) {
+  // Signals wanted: the locked way, which raises them. Looked at under the inbox lock, which
+  // UpdateNotifyLocked takes after turning it on, so no message slips in unsignalled after.
+  if (notify_slow_.load(std::memory_order_relaxed) ||
+      inbox_.charge + charge > inbox_.limit) {
     inbox_.Unlock();
     return false;
   }
@@ -50,14 +52,17 @@ bool StreamHead::TryInbox(mblk_t* mp) {
   }
   inbox_.last = mp;
   inbox_.charge += charge;
-  inbox_.pending.store(true, std::memory_order_relaxed);
+  // Sequentially consistent, as is the readiness flag's load after it (Raise) and the poller's
+  // store and load in the other order (ClearReadiness, then the splice hook's load): one of the
+  // two sides sees the other's store.
+  inbox_.pending.store(true, std::memory_order_seq_cst);
   inbox_.Unlock();
   return true;
 }
 
 void StreamHead::SpliceHook(void* head) {
   auto* h = static_cast<StreamHead*>(head);
-  if (h->inbox_.pending.load(std::memory_order_acquire)) h->SpliceInboxLocked();
+  if (h->inbox_.pending.load(std::memory_order_seq_cst)) h->SpliceInboxLocked();
 }
 
 namespace {
@@ -81,7 +86,7 @@ void StreamHead::SpliceInboxLocked() {
   const int64_t room = InboxLimit(rq);
   inbox_.Lock();
   mblk_t* mp = inbox_.first;
-  inbox_.limit = room - inbox_.charge;
+  inbox_.limit = inbox_open_ ? room - inbox_.charge : -1;
   inbox_.first = inbox_.last = nullptr;
   inbox_.charge = 0;
   inbox_.pending.store(false, std::memory_order_relaxed);
@@ -96,7 +101,7 @@ void StreamHead::SpliceInboxLocked() {
 }
 
 void StreamHead::RefreshInboxLimitLocked() {
-  if (stream_ == nullptr || closing_) return;  // CloseInboxLocked shut it
+  if (stream_ == nullptr || !inbox_open_) return;  // shut (CloseInboxLocked)
   const int64_t room = InboxLimit(stream_->head_rq());
   inbox_.Lock();
   inbox_.limit = room;  // the inbox's own charge counts against it as it fills
@@ -104,9 +109,23 @@ void StreamHead::RefreshInboxLimitLocked() {
 }
 
 void StreamHead::CloseInboxLocked() {
+  inbox_open_ = false;
   inbox_.Lock();
   inbox_.limit = -1;
   inbox_.Unlock();
+}
+
+void StreamHead::OpenInboxLocked() {
+  inbox_open_ = true;
+  RefreshInboxLimitLocked();
+}
+
+void StreamHead::InboxSeesNotifyLocked() {
+  // A writer that looked at notify_slow_ before it turned on has finished its append once the
+  // inbox lock is free: what it appended goes onto the queue now, under mu_.
+  inbox_.Lock();
+  inbox_.Unlock();
+  SpliceInboxLocked();
 }
 
 void StreamHead::FreeInbox() {

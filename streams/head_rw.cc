@@ -60,6 +60,16 @@ size_t ScatterIov(const iovec*& iov, int& iovcnt, size_t& off, const unsigned ch
   return done;
 }
 
+// A buffer the call would copy through that is not there (null with a length): EFAULT, found
+// when the copy would happen, as illumos's copyin/copyout find it, so every check made before
+// the copy (errors, flow control, EAGAIN, end of file) comes first.
+bool HasNullBuffer(const iovec* iov, int iovcnt) {
+  for (int i = 0; i < iovcnt; i++) {
+    if (iov[i].iov_base == nullptr && iov[i].iov_len > 0) return true;
+  }
+  return false;
+}
+
 size_t IovRemaining(const iovec* iov, int iovcnt, size_t off) {
   size_t n = 0;
   for (int i = 0; i < iovcnt; i++) n += iov[i].iov_len;
@@ -179,6 +189,7 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
     if (int e = WaitWritableLocked(l, call, 0, fflag, /*sigpipe=*/true); e != 0) {
       return first ? e : 0;
     }
+    if (HasNullBuffer(iov, iovcnt)) return first ? EFAULT : 0;
     uint32_t seen = wait_.Generation();
     const iovec* save_iov = iov;
     int save_cnt = iovcnt;
@@ -349,6 +360,10 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
       }
     }
     // A data message (or one read as data).
+    if (HasNullBuffer(iov, iovcnt) && msgsize(first) > 0) {
+      if (!copied) rc = EFAULT;  // the message stays queued
+      break;
+    }
     mblk_t* mp = TakeFirstLocked();
     const unsigned char mp_band = mp->b_band;
     const unsigned short mp_flag = mp->b_flag;
@@ -404,6 +419,18 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
 
 // ---- getmsg(2) / getpmsg(2) ----
 
+namespace {
+// Whether getmsg would copy part of mp into a strbuf whose buffer is null (EFAULT).
+bool CopiesIntoNull(const mblk_t* mp, const strbuf* ctl, const strbuf* data) {
+  size_t ctl_bytes = 0, data_bytes = 0;
+  const mblk_t* b = mp;
+  for (; b != nullptr && DB_TYPE(b) != M_DATA; b = b->b_cont) ctl_bytes += MBLKL(b);
+  for (; b != nullptr; b = b->b_cont) data_bytes += MBLKL(b);
+  return (ctl != nullptr && ctl->maxlen > 0 && ctl->buf == nullptr && ctl_bytes > 0) ||
+         (data != nullptr && data->maxlen > 0 && data->buf == nullptr && data_bytes > 0);
+}
+}  // namespace
+
 int StreamHead::GetMsg(strbuf* ctl, strbuf* data, int* bandp, int* flagsp, int fflag,
                        int* more) {
   *more = 0;
@@ -438,6 +465,10 @@ int StreamHead::GetMsg(strbuf* ctl, strbuf* data, int* bandp, int* flagsp, int f
       if (DB_TYPE(first) == M_PASSFP) {
         FlushPendingSigs(l);
         return EBADMSG;
+      }
+      if (CopiesIntoNull(first, ctl, data)) {
+        FlushPendingSigs(l);
+        return EFAULT;  // the message stays queued
       }
       mp = TakeFirstLocked();
       break;
@@ -613,6 +644,9 @@ int StreamHead::PutMsg(const strbuf* ctl, const strbuf* data, int band, int flag
     // Flow control: a high-priority message never waits.
     if (flags != MSG_HIPRI) {
       if (int e = WaitWritableLocked(l, call, band, fflag); e != 0) return e;
+    }
+    if ((ctl_len > 0 && ctl->buf == nullptr) || (data_len > 0 && data->buf == nullptr)) {
+      return EFAULT;  // found at the copy, after every check (illumos copyin)
     }
     uint32_t seen = wait_.Generation();
     mblk_t* mp = nullptr;

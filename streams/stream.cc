@@ -361,6 +361,7 @@ void Stream::Unmux() {
     flushq(q, FLUSHALL);
     std::lock_guard<std::mutex> l(q->q_lock);
     q->q_flag &= ~(QENAB | QWANTW | QFULL | QBACK);
+    q->q_full_hint.store(false, std::memory_order_relaxed);
   }
   hp->rq.q_qinfo = head_tab_->st_rdinit;
   hp->wq.q_qinfo = head_tab_->st_wrinit;
