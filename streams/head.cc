@@ -214,7 +214,12 @@ int StreamHead::WaitLocked(std::unique_lock<Mutex>& l, Call& call, absl::Time de
   uint32_t gen = seen != nullptr ? *seen : wait_.Generation();
   if (inbox_.pending.load(std::memory_order_seq_cst)) {
     SpliceInboxLocked();
-    return 0;  // something arrived: the caller looks again
+    // Something arrived: the caller looks again; a cancel or a deadline passed still counts.
+    if (cancel_gen_.load(std::memory_order_acquire) != call.cancel_seen) return EINTR;
+    if (deadline != absl::InfiniteFuture() && domain_->scheduler().Now() >= deadline) {
+      return ETIME;
+    }
+    return 0;
   }
   seen = &gen;
   call.claim.Release();

@@ -113,6 +113,9 @@ void StreamHead::CloseInboxLocked() {
   inbox_.Lock();
   inbox_.limit = -1;
   inbox_.Unlock();
+  // What a writer appended after mu_'s hook looked and before the limit closed goes onto the
+  // queue now, so nothing stays behind in the inbox.
+  SpliceInboxLocked();
 }
 
 void StreamHead::OpenInboxLocked() {
