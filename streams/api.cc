@@ -21,11 +21,13 @@
 #include "streams/file.h"
 #include "streams/head.h"
 #include "streams/stropts.h"
+#include "streams/user_addr.h"
 
 using ustreams::Domain;
 using ustreams::File;
 using ustreams::StreamHead;
 namespace fdtable = ustreams::fdtable;
+namespace internal = ustreams::internal;
 
 namespace {
 
@@ -57,7 +59,7 @@ bool CanWrite(const File& f) { return (f.flags() & O_ACCMODE) != O_RDONLY; }
 // readv/writev argument checks, which come before the descriptor's (illumos).
 int CheckIov(const struct iovec* iov, int iovcnt) {
   if (iovcnt <= 0 || iovcnt > kIovMax) return EINVAL;
-  if (iov == nullptr) return EFAULT;
+  if (internal::BadAddress(iov, static_cast<size_t>(iovcnt) * sizeof(iovec))) return EFAULT;
   size_t total = 0;
   for (int i = 0; i < iovcnt; i++) {
     if (iov[i].iov_len > static_cast<size_t>(SSIZE_MAX) - total) return EINVAL;
@@ -116,7 +118,7 @@ int us_open(const char* path, int oflag, ...) {
     mode = static_cast<mode_t>(va_arg(ap, int));
     va_end(ap);
   }
-  if (path == nullptr) return Fail(EFAULT);
+  if (internal::BadAddress(path, 1)) return Fail(EFAULT);
   ustreams::cred_t cr{getuid(), getgid()};
   std::shared_ptr<StreamHead> h;
   int e = Current().Open(path, oflag, &cr, &h);
@@ -183,7 +185,7 @@ int us_ioctl(int fd, int request, ...) {
   if (request == FIONBIO) {
     // The open file's non-blocking flag, as fcntl(F_SETFL) would set it (illumos ioctl()).
     const int* on = reinterpret_cast<const int*>(arg);
-    if (on == nullptr) return Fail(EFAULT);
+    if (internal::BadAddress(on, sizeof(int))) return Fail(EFAULT);
     f->set_flags(*on != 0 ? (f->flags() | O_NONBLOCK) : (f->flags() & ~(O_NONBLOCK | O_NDELAY)));
   }
   return rval;
@@ -220,7 +222,7 @@ int us_fcntl(int fd, int cmd, ...) {
 int us_poll(struct pollfd* fds, nfds_t nfds, int timeout) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && nfds > rl.rlim_cur) return Fail(EINVAL);
-  if (fds == nullptr && nfds > 0) return Fail(EFAULT);
+  if (internal::BadAddress(fds, nfds * sizeof(pollfd))) return Fail(EFAULT);
   std::vector<std::shared_ptr<File>> files(nfds);
   bool any_stream = false;
   for (nfds_t i = 0; i < nfds; i++) {
@@ -283,7 +285,7 @@ int us_poll(struct pollfd* fds, nfds_t nfds, int timeout) {
 }
 
 int us_pipe(int fildes[2]) {
-  if (fildes == nullptr) return Fail(EFAULT);
+  if (internal::BadAddress(fildes, 2 * sizeof(int))) return Fail(EFAULT);
   std::shared_ptr<StreamHead> a, b;
   int e = Current().Pipe(&a, &b);
   if (e != 0) return Fail(e);
@@ -320,6 +322,11 @@ static int GetCommon(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int*
   std::shared_ptr<File> f = fdtable::Lookup(fd);
   if (f == nullptr) return NotAStreamFor(fd, /*read=*/true);
   if (!CanRead(*f)) return Fail(EBADF);
+  // The strbufs themselves are read first (illumos msgio copies them in).
+  if ((ctlptr != nullptr && internal::BadAddress(ctlptr, sizeof(strbuf))) ||
+      (dataptr != nullptr && internal::BadAddress(dataptr, sizeof(strbuf)))) {
+    return Fail(EFAULT);
+  }
   int more = 0;
   int e = f->head()->GetMsg(ctlptr, dataptr, bandp, flagsp, f->flags(), &more);
   if (e == EAGAIN) f->head()->ClearReadiness(kReadEvents);
@@ -329,13 +336,15 @@ static int GetCommon(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int*
 
 // The flags (and band) are checked before the descriptor, as illumos does.
 int us_getmsg(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int* flagsp) {
-  if (flagsp == nullptr) return Fail(EFAULT);
+  if (internal::BadAddress(flagsp, sizeof(int))) return Fail(EFAULT);
   if (*flagsp != 0 && *flagsp != RS_HIPRI) return Fail(EINVAL);
   return GetCommon(fd, ctlptr, dataptr, nullptr, flagsp);
 }
 
 int us_getpmsg(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int* bandp, int* flagsp) {
-  if (flagsp == nullptr || bandp == nullptr) return Fail(EFAULT);
+  if (internal::BadAddress(flagsp, sizeof(int)) || internal::BadAddress(bandp, sizeof(int))) {
+    return Fail(EFAULT);
+  }
   if (*bandp < 0 || *bandp > 255) return Fail(EINVAL);
   return GetCommon(fd, ctlptr, dataptr, bandp, flagsp);
 }
@@ -345,6 +354,10 @@ static int PutCommon(int fd, const struct strbuf* ctlptr, const struct strbuf* d
   std::shared_ptr<File> f = fdtable::Lookup(fd);
   if (f == nullptr) return NotAStreamFor(fd, /*read=*/false);
   if (!CanWrite(*f)) return Fail(EBADF);
+  if ((ctlptr != nullptr && internal::BadAddress(ctlptr, sizeof(strbuf))) ||
+      (dataptr != nullptr && internal::BadAddress(dataptr, sizeof(strbuf)))) {
+    return Fail(EFAULT);
+  }
   int e = f->head()->PutMsg(ctlptr, dataptr, band, flags, f->flags());
   if (e == EAGAIN) f->head()->ClearReadiness(kWriteEvents);
   if (e != 0) return Fail(e);

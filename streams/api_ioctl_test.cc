@@ -364,5 +364,43 @@ TEST_F(IoctlTest, EsetsigRemovalOfAProcessThatDoesNotExistIsEsrch) {
   EXPECT_ERRNO(us_ioctl(fd_[0], I_ESETSIG, &mine), EINVAL);  // exists, not registered
 }
 
+// (void*)-1 as an ioctl's argument, or inside the structure it points to: EFAULT, never a
+// crash, for every I_* command that takes a pointer.
+TEST_F(IoctlTest, InvalidAddressArgumentsAreEfault) {
+  const intptr_t bad = -1;
+  char* badbuf = reinterpret_cast<char*>(-1);
+  for (int cmd : {I_NREAD, I_PUSH, I_FLUSHBAND, I_STR, I_FIND, I_PEEK,
+                  I_FDINSERT, I_GRDOPT, I_GWROPT, I_LIST, I_GETBAND, I_SETCLTIME, I_GETCLTIME,
+                  I_GERROPT, I_RECVFD, I_ESETSIG, I_EGETSIG, FIONREAD, FIONBIO}) {
+    SCOPED_TRACE(cmd);
+    if (cmd == I_RECVFD) {
+      ASSERT_EQ(us_ioctl(fd_[1], I_SENDFD, fd_[1]), 0);  // something to receive
+    }
+    if (cmd == I_GETBAND) WriteAll(fd_[1], "x");
+    EXPECT_ERRNO(us_ioctl(fd_[0], cmd, bad), EFAULT);
+    ASSERT_EQ(us_ioctl(fd_[0], I_FLUSH, FLUSHRW), 0);
+  }
+  // I_LOOK and I_GETSIG answer EINVAL before they copy out when there is nothing to give (no
+  // module, no registration); with something to give, the copy faults.
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_LOOK, bad), EINVAL);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_GETSIG, bad), EINVAL);
+  ASSERT_EQ(us_ioctl(fd_[0], I_PUSH, "ctlmod"), 0);
+  ASSERT_EQ(us_ioctl(fd_[0], I_SETSIG, S_HIPRI), 0);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_LOOK, bad), EFAULT);
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_GETSIG, bad), EFAULT);
+  ASSERT_EQ(us_ioctl(fd_[0], I_SETSIG, 0), 0);
+  // Pointers inside the structures.
+  strioctl sio{CTL_ECHO, 0, 8, badbuf};
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_STR, &sio), EFAULT);
+  str_list sl{2, reinterpret_cast<str_mlist*>(-1)};
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_LIST, &sl), EFAULT);
+  EXPECT_GT(us_ioctl(fd_[0], I_LIST, nullptr), 0);  // a null argument asks for the count
+  WriteAll(fd_[1], "data");
+  strpeek pk{{-1, 0, nullptr}, {8, 0, badbuf}, 0};
+  EXPECT_ERRNO(us_ioctl(fd_[0], I_PEEK, &pk), EFAULT);
+  int n = -1;
+  EXPECT_EQ(us_ioctl(fd_[0], I_NREAD, &n), 1);  // the peeked message is still there
+}
+
 }  // namespace
 }  // namespace ustreams::testing

@@ -286,5 +286,33 @@ TEST_F(MsgTest, NullBuffersAreEfaultOnlyAtTheCopy) {
   EXPECT_EQ(g.data, "data");
 }
 
+// (void*)-1 for a strbuf, its buffer, or the flags: EFAULT, never a crash; the message stays.
+TEST_F(MsgTest, InvalidAddressIsEfault) {
+  auto* bad = reinterpret_cast<strbuf*>(-1);
+  char* badbuf = reinterpret_cast<char*>(-1);
+  int flags = 0;
+  ASSERT_EQ(Put("ctl", "data"), 0);
+  EXPECT_ERRNO(us_getmsg(fd_[0], bad, nullptr, &flags), EFAULT);
+  EXPECT_ERRNO(us_getmsg(fd_[0], nullptr, bad, &flags), EFAULT);
+  EXPECT_ERRNO(us_getmsg(fd_[0], nullptr, nullptr, reinterpret_cast<int*>(-1)), EFAULT);
+  strbuf c{5, 0, badbuf}, d{5, 0, badbuf};
+  EXPECT_ERRNO(us_getmsg(fd_[0], &c, nullptr, &flags), EFAULT);
+  EXPECT_ERRNO(us_getmsg(fd_[0], nullptr, &d, &flags), EFAULT);
+  int band = 0;
+  EXPECT_ERRNO(us_getpmsg(fd_[0], nullptr, nullptr, reinterpret_cast<int*>(-1), &flags), EFAULT);
+  flags = MSG_ANY;
+  EXPECT_ERRNO(us_getpmsg(fd_[0], &c, &d, &band, &flags), EFAULT);
+  Got g = Get();
+  EXPECT_EQ(g.ctl, "ctl");
+  EXPECT_EQ(g.data, "data");
+  EXPECT_ERRNO(us_putmsg(fd_[1], bad, nullptr, 0), EFAULT);
+  EXPECT_ERRNO(us_putmsg(fd_[1], nullptr, bad, 0), EFAULT);
+  strbuf out{0, 5, badbuf};
+  EXPECT_ERRNO(us_putmsg(fd_[1], &out, nullptr, 0), EFAULT);
+  EXPECT_ERRNO(us_putpmsg(fd_[1], nullptr, &out, 1, MSG_BAND), EFAULT);
+  int n = -1;
+  EXPECT_EQ(us_ioctl(fd_[0], I_NREAD, &n), 0);  // nothing was sent
+}
+
 }  // namespace
 }  // namespace ustreams::testing

@@ -3,6 +3,8 @@
 #include <poll.h>
 #include <signal.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -181,6 +183,40 @@ TEST_F(PipeTest, PollSeesDataArriveFromAnotherThread) {
   EXPECT_EQ(ReadSome(fd[0]), "wake");
   us_close(fd[0]);
   us_close(fd[1]);
+}
+
+// The reader closing while a write waits between packets: that write fails with EPIPE and
+// SIGPIPE, although its first packet went (illumos fifo_write).
+TEST_F(PipeTest, ReaderClosingWhileAWriteWaitsBetweenPacketsIsEpipe) {
+  int fd[2];
+  ASSERT_EQ(us_pipe(fd), 0);
+  SigpipeCounter sigpipes;
+  std::atomic<bool> done{false};
+  ssize_t rc = 0;
+  int err = 0;
+  std::thread writer([&] {
+    std::string big(100000, 'b');
+    rc = us_write(fd[1], big.data(), big.size());
+    err = errno;
+    done = true;
+  });
+  int n = -1;
+  for (int i = 0; i < 5000 && us_ioctl(fd[0], I_NREAD, &n) < 1; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_FALSE(done.load()) << "the write should be waiting for room";
+  ASSERT_EQ(us_close(fd[0]), 0);
+  writer.join();
+  EXPECT_EQ(rc, -1);
+  EXPECT_EQ(err, EPIPE);
+  EXPECT_EQ(sigpipes.count(), 1);
+  us_close(fd[1]);
+}
+
+TEST_F(PipeTest, InvalidAddressForTheDescriptorsIsEfault) {
+  EXPECT_ERRNO(us_pipe(nullptr), EFAULT);
+  EXPECT_ERRNO(us_pipe(reinterpret_cast<int*>(-1)), EFAULT);
 }
 
 }  // namespace

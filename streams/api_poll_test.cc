@@ -216,5 +216,11 @@ TEST_F(PollTest, BlockingReadReturnsEintrOnASignalWithoutSaRestart) {
   sigaction(SIGUSR2, &old, nullptr);
 }
 
+TEST_F(PollTest, InvalidAddressForTheArrayIsEfault) {
+  EXPECT_ERRNO(us_poll(reinterpret_cast<pollfd*>(-1), 1, 0), EFAULT);
+  EXPECT_ERRNO(us_poll(nullptr, 1, 0), EFAULT);
+  EXPECT_EQ(us_poll(nullptr, 0, 0), 0);  // nothing to look at: no fault
+}
+
 }  // namespace
 }  // namespace ustreams::testing

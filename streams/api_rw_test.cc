@@ -4,6 +4,8 @@
 // arrive from below through ctlmod (streams/testing/test_modules.h) on a pipe end.
 #include <sys/uio.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -331,6 +333,49 @@ TEST_F(RwTest, NullBufferIsEfaultOnlyWhenACopyWouldHappen) {
 TEST_F(RwTest, NullBufferReadsEndOfFile) {
   SendUp(fd, M_HANGUP, "");
   EXPECT_EQ(us_read(fd, nullptr, 5), 0);
+}
+
+// A write that sent a packet and then waits under flow control fails (-1) if the stream then
+// reports an error: a hangup's ENXIO, with no SIGPIPE on a stream whose reader is still there
+// (illumos strwaitq; only EAGAIN, EINTR and ETIME end such a write with its partial count).
+TEST_F(RwTest, ErrorWhileAWriteWaitsBetweenPacketsFailsIt) {
+  std::atomic<bool> done{false};
+  ssize_t rc = 0;
+  int err = 0;
+  std::thread writer([&] {
+    std::string big(100000, 'b');  // two packets of strmsgsz: the first fills the pipe
+    rc = us_write(fd, big.data(), big.size());
+    err = errno;
+    done = true;
+  });
+  int n = -1;
+  for (int i = 0; i < 5000 && us_ioctl(fd_[1], I_NREAD, &n) < 1; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_FALSE(done.load()) << "the write should be waiting for room";
+  SendUp(fd, M_HANGUP, "");  // the writer's own stream hangs up
+  writer.join();
+  EXPECT_EQ(rc, -1);
+  EXPECT_EQ(err, ENXIO);
+}
+
+// The invalid address of test suites, (void*)-1, is EFAULT where a copy would go through it,
+// never a crash (user_addr.h): read/readv/write/writev buffers and iovec arrays.
+TEST_F(RwTest, InvalidAddressIsEfault) {
+  void* const bad = reinterpret_cast<void*>(-1);
+  SendUp(fd, M_DATA, "0123456789abcdef");
+  EXPECT_ERRNO(us_read(fd, bad, 16), EFAULT);
+  EXPECT_ERRNO(us_readv(fd, static_cast<iovec*>(bad), 1), EFAULT);
+  iovec v{bad, 16};
+  EXPECT_ERRNO(us_readv(fd, &v, 1), EFAULT);
+  EXPECT_EQ(ReadSome(fd), "0123456789abcdef");  // nothing was taken
+  EXPECT_ERRNO(us_write(fd, bad, 16), EFAULT);
+  EXPECT_ERRNO(us_writev(fd, static_cast<iovec*>(bad), 1), EFAULT);
+  EXPECT_ERRNO(us_writev(fd, &v, 1), EFAULT);
+  SendUp(fd, M_DATA, "more");
+  EXPECT_ERRNO(us_read(fd, reinterpret_cast<void*>(16), 4), EFAULT);  // the first page
+  EXPECT_EQ(ReadSome(fd), "more");
 }
 
 }  // namespace

@@ -413,9 +413,10 @@ int StreamHead::WaitWritableLocked(std::unique_lock<Mutex>& l, Call& call, int b
     if (fflag & (O_NONBLOCK | O_NDELAY)) return EAGAIN;
     if (int e = WaitLocked(l, call, deadline, &seen); e != 0) return e;
     if (int e = GetErrLocked(kErrWrite | kErrHup | kErrPlex, false); e != 0) {
-      if (sigpipe && !linked_ && ((wropt_ & SNDPIPE) || PipeReaderGoneLocked())) {
+      if (sigpipe && !linked_ && PipeReaderGoneLocked()) {
         // The reader of a pipe or FIFO went while the writer waited: EPIPE and SIGPIPE, as a
-        // write(2) begun then would have had (other streams keep the hangup's ENXIO).
+        // write(2) begun then would have had. Other streams keep the error the wait found
+        // (a hangup's ENXIO), SNDPIPE or not: illumos strwaitq reports it as it is.
         pthread_kill(pthread_self(), SIGPIPE);
         e = EPIPE;
       }

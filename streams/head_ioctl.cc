@@ -13,6 +13,7 @@
 #include "streams/domain.h"
 #include "streams/file.h"
 #include "streams/head.h"
+#include "streams/user_addr.h"
 #include "streams/msg.h"
 #include "streams/queue_pair.h"
 #include "streams/scheduler.h"
@@ -23,9 +24,12 @@ namespace {
 
 bool NonBlocking(int fflag) { return (fflag & (O_NONBLOCK | O_NDELAY)) != 0; }
 
+// The argument of a command that takes a pointer: nullptr (so the command answers EFAULT where it
+// would copy) when the address cannot be the caller's (user_addr.h).
 template <typename T>
 T* Arg(intptr_t arg) {
-  return reinterpret_cast<T*>(arg);
+  auto* p = reinterpret_cast<T*>(arg);
+  return internal::BadAddress(p, sizeof(T)) ? nullptr : p;
 }
 
 // Copies a module name argument: EFAULT for nullptr, EINVAL when it does not fit FMNAMESZ.
@@ -203,6 +207,7 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
       return 0;
     }
     case I_LIST:
+      if (arg != 0 && Arg<str_list>(arg) == nullptr) return EFAULT;  // 0 asks for the count
       return IoctlList(Arg<str_list>(arg), rval);
     case I_ATMARK: {
       if (arg & ~static_cast<intptr_t>(ANYMARK | LASTMARK)) return EINVAL;
@@ -308,7 +313,7 @@ int StreamHead::IoctlStr(strioctl* sio, int fflag, int* rval) {
   if (sio->ic_len > kStrMsgSz) return EINVAL;
   mblk_t* data = nullptr;
   if (sio->ic_len > 0) {
-    if (sio->ic_dp == nullptr) return EFAULT;
+    if (internal::BadAddress(sio->ic_dp, static_cast<size_t>(sio->ic_len))) return EFAULT;
     data = allocb(static_cast<size_t>(sio->ic_len));
     if (data == nullptr) return ENOSR;
     std::memcpy(data->b_wptr, sio->ic_dp, static_cast<size_t>(sio->ic_len));
@@ -453,7 +458,7 @@ int StreamHead::DoIoctl(const IocRequest& req, IocResult* res) {
         size_t size = cq->cq_size;
         int cerr = 0;
         mblk_t* got = nullptr;
-        if (addr == nullptr && size > 0) {
+        if (internal::BadAddress(addr, size)) {
           cerr = EFAULT;
         } else if (in) {
           got = allocb(size);
@@ -603,7 +608,10 @@ int StreamHead::IoctlList(str_list* sl, int* rval) {
     return 0;
   }
   if (sl->sl_nmods <= 0) return EINVAL;
-  if (sl->sl_modlist == nullptr) return EFAULT;
+  if (internal::BadAddress(sl->sl_modlist,
+                           static_cast<size_t>(sl->sl_nmods) * sizeof(str_mlist))) {
+    return EFAULT;
+  }
   int n = std::min(sl->sl_nmods, static_cast<int>(names.size()));
   for (int i = 0; i < n; i++) {
     std::snprintf(sl->sl_modlist[i].l_name, FMNAMESZ + 1, "%s", names[i].c_str());
@@ -650,6 +658,16 @@ int StreamHead::IoctlPeek(strpeek* sp, int* rval) {
   } else {
     sp->flags = DB_TYPE(mp) == M_PCPROTO ? RS_HIPRI : 0;
     // Control: the leading non-data blocks; data: the M_DATA blocks.
+    // A buffer the part would be copied into that cannot be the caller's: EFAULT.
+    auto bad_part = [](const strbuf* sb, const mblk_t* bp, bool ctl) {
+      size_t bytes = 0;
+      for (; bp != nullptr; bp = bp->b_cont) {
+        if ((DB_TYPE(bp) != M_DATA) == ctl) bytes += MBLKL(bp);
+      }
+      size_t room = sb->maxlen > 0 ? static_cast<size_t>(sb->maxlen) : 0;
+      return internal::BadAddress(sb->buf, std::min(bytes, room));
+    };
+    if (bad_part(&sp->ctlbuf, mp, true) || bad_part(&sp->databuf, mp, false)) return EFAULT;
     auto copy_part = [](strbuf* sb, const mblk_t* bp, bool ctl) {
       bool present = false;
       size_t n = 0;

@@ -10,6 +10,7 @@
 #include "streams/domain.h"
 #include "streams/file.h"
 #include "streams/head.h"
+#include "streams/user_addr.h"
 #include "streams/msg.h"
 
 namespace ustreams {
@@ -280,7 +281,10 @@ int StreamHead::IoctlFdinsert(strfdinsert* fi, int fflag) {
   }
   if (fi->ctlbuf.len < fi->offset + static_cast<int>(sizeof(uint32_t))) return EINVAL;
   if (fi->flags & ~static_cast<uint32_t>(RS_HIPRI)) return EINVAL;
-  if (fi->ctlbuf.buf == nullptr) return EFAULT;
+  if (fi->ctlbuf.buf == nullptr ||
+      internal::BadAddress(fi->ctlbuf.buf, static_cast<size_t>(fi->ctlbuf.len))) {
+    return EFAULT;
+  }
   Call call(this, fflag);
   std::unique_lock<Mutex> l(mu_);
   ssize_t rmin, rmax;
@@ -288,7 +292,7 @@ int StreamHead::IoctlFdinsert(strfdinsert* fi, int fflag) {
   if (rmax == 0) return ERANGE;
   ssize_t size = fi->databuf.len < 0 ? 0 : fi->databuf.len;
   if (size < rmin || (rmax != INFPSZ && size > rmax) || fi->ctlbuf.len > kStrCtlSz) return ERANGE;
-  if (size > 0 && fi->databuf.buf == nullptr) return EFAULT;
+  if (internal::BadAddress(fi->databuf.buf, static_cast<size_t>(size))) return EFAULT;
   bool hipri = (fi->flags & RS_HIPRI) != 0;
   if (!hipri) {
     if (int e = WaitWritableLocked(l, call, 0, fflag); e != 0) return e;

@@ -11,6 +11,7 @@
 #include "streams/domain.h"
 #include "streams/head.h"
 #include "streams/scheduler.h"
+#include "streams/user_addr.h"
 
 namespace ustreams {
 
@@ -60,12 +61,12 @@ size_t ScatterIov(const iovec*& iov, int& iovcnt, size_t& off, const unsigned ch
   return done;
 }
 
-// A buffer the call would copy through that is not there (null with a length): EFAULT, found
-// when the copy would happen, as illumos's copyin/copyout find it, so every check made before
-// the copy (errors, flow control, EAGAIN, end of file) comes first.
-bool HasNullBuffer(const iovec* iov, int iovcnt) {
+// A buffer the call would copy through that cannot be the caller's (user_addr.h): EFAULT,
+// found when the copy would happen, as illumos's copyin/copyout find it, so every check made
+// before the copy (errors, flow control, EAGAIN, end of file) comes first.
+bool HasBadBuffer(const iovec* iov, int iovcnt) {
   for (int i = 0; i < iovcnt; i++) {
-    if (iov[i].iov_base == nullptr && iov[i].iov_len > 0) return true;
+    if (internal::BadAddress(iov[i].iov_base, iov[i].iov_len)) return true;
   }
   return false;
 }
@@ -184,12 +185,13 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   bool first = true;
   do {
     size_t n = std::min(resid, static_cast<size_t>(rmax));
-    // Flow control, band 0. After the first packet a wait that cannot happen ends the write
-    // with what was sent.
+    // Flow control, band 0. After the first packet, a wait that cannot happen (non-blocking),
+    // is interrupted or times out ends the write with what was sent; an error the stream
+    // reports (a hangup, M_ERROR) fails it even so, as illumos's write(2) does.
     if (int e = WaitWritableLocked(l, call, 0, fflag, /*sigpipe=*/true); e != 0) {
-      return first ? e : 0;
+      return first || (e != EAGAIN && e != EINTR && e != ETIME) ? e : 0;
     }
-    if (HasNullBuffer(iov, iovcnt)) return first ? EFAULT : 0;
+    if (HasBadBuffer(iov, iovcnt)) return first ? EFAULT : 0;
     uint32_t seen = wait_.Generation();
     const iovec* save_iov = iov;
     int save_cnt = iovcnt;
@@ -360,7 +362,7 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
       }
     }
     // A data message (or one read as data).
-    if (HasNullBuffer(iov, iovcnt) && msgsize(first) > 0) {
+    if (HasBadBuffer(iov, iovcnt) && msgsize(first) > 0) {
       if (!copied) rc = EFAULT;  // the message stays queued
       break;
     }
@@ -420,14 +422,17 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
 // ---- getmsg(2) / getpmsg(2) ----
 
 namespace {
-// Whether getmsg would copy part of mp into a strbuf whose buffer is null (EFAULT).
-bool CopiesIntoNull(const mblk_t* mp, const strbuf* ctl, const strbuf* data) {
+// Whether getmsg would copy part of mp into a strbuf buffer that cannot be the caller's (EFAULT).
+bool CopiesIntoBad(const mblk_t* mp, const strbuf* ctl, const strbuf* data) {
   size_t ctl_bytes = 0, data_bytes = 0;
   const mblk_t* b = mp;
   for (; b != nullptr && DB_TYPE(b) != M_DATA; b = b->b_cont) ctl_bytes += MBLKL(b);
   for (; b != nullptr; b = b->b_cont) data_bytes += MBLKL(b);
-  return (ctl != nullptr && ctl->maxlen > 0 && ctl->buf == nullptr && ctl_bytes > 0) ||
-         (data != nullptr && data->maxlen > 0 && data->buf == nullptr && data_bytes > 0);
+  auto bad = [](const strbuf* sb, size_t bytes) {
+    return sb != nullptr && sb->maxlen > 0 &&
+           internal::BadAddress(sb->buf, std::min(bytes, static_cast<size_t>(sb->maxlen)));
+  };
+  return bad(ctl, ctl_bytes) || bad(data, data_bytes);
 }
 }  // namespace
 
@@ -466,7 +471,7 @@ int StreamHead::GetMsg(strbuf* ctl, strbuf* data, int* bandp, int* flagsp, int f
         FlushPendingSigs(l);
         return EBADMSG;
       }
-      if (CopiesIntoNull(first, ctl, data)) {
+      if (CopiesIntoBad(first, ctl, data)) {
         FlushPendingSigs(l);
         return EFAULT;  // the message stays queued
       }
@@ -645,7 +650,8 @@ int StreamHead::PutMsg(const strbuf* ctl, const strbuf* data, int band, int flag
     if (flags != MSG_HIPRI) {
       if (int e = WaitWritableLocked(l, call, band, fflag); e != 0) return e;
     }
-    if ((ctl_len > 0 && ctl->buf == nullptr) || (data_len > 0 && data->buf == nullptr)) {
+    if ((ctl_len > 0 && internal::BadAddress(ctl->buf, static_cast<size_t>(ctl_len))) ||
+        (data_len > 0 && internal::BadAddress(data->buf, static_cast<size_t>(data_len)))) {
       return EFAULT;  // found at the copy, after every check (illumos copyin)
     }
     uint32_t seen = wait_.Generation();
