@@ -328,6 +328,7 @@ class StreamHead {
     int64_t limit = 0;   // the charge it may hold
     void Lock();
     void Unlock() { busy.store(false, std::memory_order_release); }
+    mblk_t* TakeAll();  // empties it (locked); returns the b_next chain, oldest first
   };
   Inbox inbox_;
   bool inbox_open_ = true;  // under mu_

@@ -85,11 +85,8 @@ void StreamHead::SpliceInboxLocked() {
   // below the mark together with them.
   const int64_t room = InboxLimit(rq);
   inbox_.Lock();
-  mblk_t* mp = inbox_.first;
   inbox_.limit = inbox_open_ ? room - inbox_.charge : -1;
-  inbox_.first = inbox_.last = nullptr;
-  inbox_.charge = 0;
-  inbox_.pending.store(false, std::memory_order_relaxed);
+  mblk_t* mp = inbox_.TakeAll();
   inbox_.Unlock();
   while (mp != nullptr) {
     mblk_t* next = mp->b_next;
@@ -131,12 +128,17 @@ void StreamHead::InboxSeesNotifyLocked() {
   SpliceInboxLocked();
 }
 
+mblk_t* StreamHead::Inbox::TakeAll() {
+  mblk_t* mp = first;
+  first = last = nullptr;
+  charge = 0;
+  pending.store(false, std::memory_order_relaxed);
+  return mp;
+}
+
 void StreamHead::FreeInbox() {
   inbox_.Lock();
-  mblk_t* mp = inbox_.first;
-  inbox_.first = inbox_.last = nullptr;
-  inbox_.charge = 0;
-  inbox_.pending.store(false, std::memory_order_relaxed);
+  mblk_t* mp = inbox_.TakeAll();
   inbox_.Unlock();
   while (mp != nullptr) {
     mblk_t* next = mp->b_next;
