@@ -87,8 +87,11 @@ ssize_t DoWrite(const std::shared_ptr<File>& f, const struct iovec* iov, int iov
 }
 
 int Install(std::shared_ptr<StreamHead> h, int oflag) {
-  auto f = std::make_shared<File>(std::move(h), oflag & (O_ACCMODE | O_NONBLOCK | O_NDELAY));
-  int fd = fdtable::Install(std::move(f));
+  // The open file keeps its status flags (F_GETFL shows them); the descriptor gets FD_CLOEXEC
+  // from O_CLOEXEC.
+  constexpr int kKept = O_ACCMODE | O_NONBLOCK | O_NDELAY | O_APPEND | O_SYNC | O_DSYNC;
+  auto f = std::make_shared<File>(std::move(h), oflag & kKept);
+  int fd = fdtable::Install(std::move(f), 0, (oflag & O_CLOEXEC) != 0);
   if (fd < 0) return Fail(-fd);
   return fd;
 }
@@ -119,7 +122,7 @@ int us_open(const char* path, int oflag, ...) {
     va_end(ap);
   }
   if (internal::BadAddress(path, 1)) return Fail(EFAULT);
-  ustreams::cred_t cr{getuid(), getgid()};
+  ustreams::cred_t cr{geteuid(), getegid()};  // the effective ids, as a kernel's open uses
   std::shared_ptr<StreamHead> h;
   int e = Current().Open(path, oflag, &cr, &h);
   // A path that names no STREAMS device is an ordinary file.

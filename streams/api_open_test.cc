@@ -37,8 +37,8 @@ class OpenTest : public ApiTest {
     for (int fd : fds_) us_close(fd);
     ApiTest::TearDown();
   }
-  int Open(const char* path, int oflag = O_RDWR) {
-    int fd = us_open(path, oflag);
+  int Open(const char* path, int oflag = O_RDWR, mode_t mode = 0) {
+    int fd = us_open(path, oflag, mode);
     if (fd >= 0) fds_.push_back(fd);
     return fd;
   }
@@ -246,6 +246,24 @@ TEST_F(OpenTest, AnyoneMayPlaceAnAnchorAndOneWithNoModulesIsNone) {
   ASSERT_EQ(us_ioctl(fd, I_PUSH, "ctlmod"), 0);
   EXPECT_EQ(us_ioctl(fd, I_ANCHOR, 0), 0);  // no privilege needed to place one
   EXPECT_ERRNO(us_ioctl(fd, I_POP, 0), EPERM);
+}
+
+// open(2) flags on a device: O_CLOEXEC marks the descriptor, the status flags stay with the
+// open file (F_GETFL), an access mode that is neither read nor write is EINVAL, and O_CREAT with
+// O_EXCL is EEXIST (the device exists), both before any driver runs.
+TEST_F(OpenTest, OpenFlagsOnADevice) {
+  int fd = Open("/dev/echo", O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_NE(us_fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+  int plain = Open("/dev/echo", O_RDWR);
+  ASSERT_GE(plain, 0);
+  EXPECT_EQ(us_fcntl(plain, F_GETFD) & FD_CLOEXEC, 0);
+  int app = Open("/dev/echo", O_WRONLY | O_APPEND);
+  ASSERT_GE(app, 0);
+  EXPECT_EQ(us_fcntl(app, F_GETFL) & (O_ACCMODE | O_APPEND), O_WRONLY | O_APPEND);
+  EXPECT_ERRNO(us_open("/dev/echo", O_ACCMODE), EINVAL);
+  EXPECT_ERRNO(us_open("/dev/echo", O_RDWR | O_CREAT | O_EXCL, 0600), EEXIST);
+  EXPECT_GE(Open("/dev/echo", O_RDWR | O_CREAT, 0600), 0);  // O_CREAT alone opens it
 }
 
 }  // namespace

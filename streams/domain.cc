@@ -115,6 +115,10 @@ int Domain::OpenDevice(std::string_view name, int minor_no, bool clone, int ofla
                        std::shared_ptr<StreamHead>* out) {
   const fmodsw* drv = registry_.FindDriver(name);
   if (drv == nullptr) return ENOENT;
+  // What open(2) refuses of an existing device before any driver runs: no access mode at all
+  // (illumos copen: O_WRONLY|O_RDWR is neither read nor write), and O_CREAT|O_EXCL (it exists).
+  if ((oflag & O_ACCMODE) == O_ACCMODE) return EINVAL;
+  if ((oflag & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) return EEXIST;
   for (;;) {
     std::unique_lock<std::mutex> l(open_mu_);
     dev_t dev = MakeDev(drv->major, minor_no);

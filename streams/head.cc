@@ -783,7 +783,7 @@ void StreamHead::Close(int fflag) {
   // Let the write side drain, a queue at a time, for up to the close time each; then close
   // the modules from the top. The last round waits for the driver's queue (illumos strclose:
   // once per queue below the head).
-  cred_t cr{getuid(), getgid()};
+  cred_t cr{geteuid(), getegid()};
   bool drain = !(fflag & (O_NONBLOCK | O_NDELAY));
   for (;;) {
     if (drain) DrainBelow();

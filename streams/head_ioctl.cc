@@ -366,7 +366,7 @@ int StreamHead::DoIoctl(const IocRequest& req, IocResult* res) {
   std::memset(mp->b_wptr, 0, sizeof(ioctypes));
   auto* ioc = reinterpret_cast<iocblk*>(mp->b_wptr);
   mp->b_wptr += sizeof(iocblk);
-  static cred_t cr{getuid(), getgid()};
+  static cred_t cr{geteuid(), getegid()};
   ioc->ioc_cmd = req.cmd;
   ioc->ioc_cr = &cr;
   ioc->ioc_count = req.count;
@@ -553,7 +553,7 @@ int StreamHead::IoctlPush(const char* name, int fflag) {
   if (stream_->module_count() >= kNStrPush) {
     e = EINVAL;
   } else {
-    cred_t cr{getuid(), getgid()};
+    cred_t cr{geteuid(), getegid()};
     e = stream_->Push(sw, fflag, &cr);
   }
   EndPlumb();
@@ -570,7 +570,7 @@ int StreamHead::IoctlPop(int fflag) {
   }
   if (e == 0 && count == 0) e = EINVAL;
   if (e == 0) {
-    cred_t cr{getuid(), getgid()};
+    cred_t cr{geteuid(), getegid()};
     e = stream_->Pop(fflag, &cr);
     std::lock_guard<Mutex> l(mu_);
     if (stream_->module_count() < anchor_) anchor_ = 0;

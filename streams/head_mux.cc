@@ -215,7 +215,7 @@ int StreamHead::IoctlSendfd(int fd) {
     kfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (kfd < 0) return errno == EMFILE ? EMFILE : EAGAIN;
   }
-  auto* pf = new PassedFile{std::move(f), kfd, getuid(), getgid(), {}};
+  auto* pf = new PassedFile{std::move(f), kfd, geteuid(), getegid(), {}};
   pf->frtn.free_func = &StreamHead::FreePassedFile;
   pf->frtn.free_arg = reinterpret_cast<char*>(pf);
   mblk_t* mp = esballoc(reinterpret_cast<unsigned char*>(pf), sizeof(*pf), BPRI_MED, &pf->frtn);
@@ -354,7 +354,7 @@ void StreamHead::FileClosed(int fflag) {
     std::lock_guard<Mutex> l(mu_);
     if (closing_) return;  // closed with its domain already
   }
-  cred_t cr{getuid(), getgid()};
+  cred_t cr{geteuid(), getegid()};
   stream_->FileClosed(fflag, &cr);
 }
 
