@@ -12,12 +12,9 @@ namespace {
 // What a message counts against the high-water mark: putq() adds its bytes to q_count and its
 // blocks to q_mblkcnt and tests each against q_hiwat, so the larger of the two bounds both.
 int64_t Charge(const mblk_t* mp) {
-  int64_t bytes = 0, blocks = 0;
-  for (const mblk_t* b = mp; b != nullptr; b = b->b_cont) {
-    bytes += b->b_wptr - b->b_rptr;
-    blocks++;
-  }
-  return std::max(bytes, blocks);
+  size_t bytes, blocks;
+  internal::MsgCounts(mp, &bytes, &blocks);
+  return static_cast<int64_t>(std::max(bytes, blocks));
 }
 
 }  // namespace

@@ -21,16 +21,7 @@ namespace {
                "a message still on a queue is not put anywhere else",                    \
                fn "() of a message that sits on a queue; getq() or rmvq() it first")
 
-// Bytes and blocks of a message, as q_count and q_mblkcnt account them.
-void MsgCounts(const mblk_t* mp, size_t* bytes, size_t* blocks) {
-  size_t b = 0, n = 0;
-  for (; mp != nullptr; mp = mp->b_cont) {
-    b += MBLKL(mp);
-    n++;
-  }
-  *bytes = b;
-  *blocks = n;
-}
+using internal::MsgCounts;
 
 qband* BandOf(queue_t* q, unsigned char band) {
   qband* qb = q->q_bandp;
