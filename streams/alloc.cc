@@ -252,6 +252,8 @@ bool AllocShouldFail(size_t size) {
   return fail;
 }
 
+bool AllocFaultsOn() { return g_faults_on.load(std::memory_order_relaxed); }
+
 void CountMblk(int delta) {
   if (!t_cache_dead) Bump(t_cache.mblks, delta);
 }

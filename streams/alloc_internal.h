@@ -35,6 +35,7 @@ void ReleaseBareMblk(mblk_t* mp);
 void ReleaseChunkHold(Chunk* c);     // drop one hold; recycles the chunk at zero
 void ReleaseChunkNow(Chunk* c);      // the caller knows it held the only two holds
 bool AllocShouldFail(size_t size);   // fault injection, counted
+bool AllocFaultsOn();                // any fault-injection rule is set
 
 // Debug-build helpers for the shared-block rule.
 uint64_t HashData(const dblk_t* db);

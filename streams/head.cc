@@ -212,8 +212,21 @@ int StreamHead::WaitLocked(std::unique_lock<Mutex>& l, Call& call, absl::Time de
   // A writer handing a message to the inbox does not take mu_: read the generation, then look
   // at the inbox again, so one that came after the caller's look ends the wait (an eventcount).
   uint32_t gen = seen != nullptr ? *seen : wait_.Generation();
-  if (inbox_.pending.load(std::memory_order_seq_cst)) {
-    SpliceInboxLocked();
+  bufcall_id_t mem = 0;
+  bool inbox_moved = false;
+  if (inbox_.Pending()) {
+    inbox_moved = true;
+    const uint64_t before = arrivals_;
+    const size_t stuck = SpliceInboxLocked();
+    if (stuck != 0 && arrivals_ == before) {
+      // Copied bytes wait for memory to become a message (a read takes them as they are): wait
+      // for memory as well (bufcall(9F)).
+      mem = bufcall(
+          stuck, BPRI_MED, [](void* arg) { static_cast<WaitPoint*>(arg)->WakeAll(); }, &wait_);
+      if (mem == 0) return ENOSR;
+    }
+  }
+  if (mem == 0 && inbox_moved) {
     // Something arrived: the caller looks again; a cancel or a deadline passed still counts.
     if (cancel_gen_.load(std::memory_order_acquire) != call.cancel_seen) return EINTR;
     if (deadline != absl::InfiniteFuture() && domain_->scheduler().Now() >= deadline) {
@@ -227,6 +240,7 @@ int StreamHead::WaitLocked(std::unique_lock<Mutex>& l, Call& call, absl::Time de
                       any_signal);
   l.unlock();
   call.claim.Reacquire();
+  if (mem != 0) unbufcall(mem);
   l.lock();
   if (rc == 0 && orphaned_) rc = EBADF;
   return rc;

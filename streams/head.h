@@ -74,6 +74,11 @@ inline constexpr size_t kPipeBuf = 5120;
 // where they resume.
 inline constexpr size_t kPipeHiwat = 64 * 1024;
 inline constexpr size_t kPipeLowat = 16 * 1024;
+// The head's inbox (see "The inbox"): the largest write copied into it as bytes, and its ring's
+// sizes: small while it only carries pointers to messages, large once bytes come.
+inline constexpr size_t kInboxInlineMax = 512;
+inline constexpr uint32_t kInboxSmall = 2 * 1024;
+inline constexpr uint32_t kInboxLarge = 32 * 1024;
 
 // How many times any stream head made its descriptors' eventfd readable (one write(2) each):
 // for measuring that a stream nobody waits on costs no system call per message.
@@ -255,7 +260,12 @@ class StreamHead {
   void PutBackLocked(mblk_t* mp);
   void FlushPendingSigs(std::unique_lock<Mutex>& l);
 
+  // Read's direct way: the inbox's bytes, copied to the caller (mu_ held).
+  bool ReadInboxLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t& resid, ssize_t* done,
+                       bool& copied);
+
   // Write helpers (mu_ held).
+  StreamHead* InlinePeerLocked(size_t n);
   void PacketSizesLocked(ssize_t* rmin, ssize_t* rmax);
   mblk_t* MakeDataLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t count);
   // Sends mp down (consumes it); with SO_REPLY, an M_DATA waits for its M_REPLY. last: the
@@ -265,7 +275,9 @@ class StreamHead {
   // The inbox (head_inbox.cc). TryInbox: without mu_, true if mp went into the inbox.
   bool TryInbox(mblk_t* mp);
   static void SpliceHook(void* head);  // mu_'s acquire hook
-  void SpliceInboxLocked();
+  // Moves what the inbox holds onto the read queue. Returns 0, or the size of the copied message
+  // it could not allocate (it and those after it stay, in order, until the next try).
+  size_t SpliceInboxLocked();
   // Recomputes the inbox's limit from the read queue (mu_ held): after the queue grew the
   // locked way or its high-water mark changed.
   void RefreshInboxLimitLocked();
@@ -318,18 +330,47 @@ class StreamHead {
   std::atomic<int> holds_{0};
   std::atomic<int> descriptors_{0};
 
-  // The inbox: guarded by its own spin lock, not mu_. Its own cache line, away from mu_'s.
+  // The inbox (head_inbox.cc): a ring of records, each a message's bytes copied in (plain data
+  // of at most kInboxInlineMax bytes, from a pipe end's write) or a pointer to an mblk_t.
+  // Producers append under the spin lock `busy`; the consumer is whoever holds mu_ (one at a
+  // time), and reads without the spin lock. The producer's fields and the consumer's sit on
+  // separate cache lines, each side keeping a copy of the other's index that it refreshes only
+  // when the ring looks full (or empty), so a message costs about one line of the ring crossing
+  // between the cores, read in order (the hardware prefetches it).
   struct alignas(64) Inbox {
-    std::atomic<bool> busy{false};     // the spin lock
-    std::atomic<bool> pending{false};  // holds messages (read without the lock)
-    mblk_t* first = nullptr;           // linked through b_next
-    mblk_t* last = nullptr;
-    int64_t charge = 0;  // sum over its messages of max(bytes, blocks)
-    int64_t limit = 0;   // the charge it may hold
+    std::atomic<bool> busy{false};  // the producers' spin lock
+    // Bytes ever published; stored sequentially consistent after the record is written (see
+    // WaitLocked and Raise for the other side of that ordering).
+    std::atomic<uint64_t> tail{0};
+    // The ring (a power of two in size; grown from kInboxSmall to kInboxLarge by the first inline
+    // record, while empty). Written under busy; the consumer reads both after loading tail.
+    std::atomic<unsigned char*> ring{nullptr};
+    std::atomic<uint32_t> size{0};
+    uint64_t head_seen = 0;  // the producers' copy of head
+    int64_t charge_in = 0;   // charge ever appended (max(bytes, blocks) of each message)
+    int64_t out_seen = 0;    // the producers' copy of charge_out
+    int64_t limit = 0;       // the charge it may hold: what keeps rq and it below the mark
+    uint64_t reserved_end = 0;  // InboxReserveBytes to InboxPublishLocked
     void Lock();
     void Unlock() { busy.store(false, std::memory_order_release); }
-    mblk_t* TakeAll();  // empties it (locked); returns the b_next chain, oldest first
+
+    // The consumer's (mu_): bytes and charge consumed.
+    alignas(64) std::atomic<uint64_t> head{0};
+    std::atomic<int64_t> charge_out{0};
+
+    bool Pending() const {
+      return tail.load(std::memory_order_seq_cst) != head.load(std::memory_order_relaxed);
+    }
   };
+  // Reserves an inline record of n bytes (without mu_): the place to copy them to, with the
+  // spin lock held, or nullptr if the inbox cannot take them now (the locked way then).
+  unsigned char* InboxReserveBytes(size_t n);
+  unsigned char* InboxRoom(size_t need, int64_t charge, uint32_t want, uint64_t* end);
+  void InboxPublishLocked();  // after the copy: publishes the record, drops the spin lock
+  // The consumer (mu_ held): the next record if it is inline data, else nullptr (empty, or an
+  // mblk_t is next: SpliceInboxLocked moves it).
+  const unsigned char* InboxPeekBytesLocked(size_t* n);
+  void InboxConsumeBytesLocked(size_t n);  // after a peek of n bytes
   Inbox inbox_;
   bool inbox_open_ = true;  // under mu_
 

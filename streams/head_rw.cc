@@ -8,6 +8,8 @@
 #include <climits>
 #include <cstring>
 
+#include "streams/alloc_internal.h"
+#include "streams/claim.h"
 #include "streams/domain.h"
 #include "streams/head.h"
 #include "streams/scheduler.h"
@@ -160,6 +162,24 @@ int StreamHead::SendDownLocked(std::unique_lock<Mutex>& l, Call& call, mblk_t* m
   return err;
 }
 
+// The head a write of n bytes may copy straight into the inbox of: the other end of a pipe with
+// nothing pushed on either end (the pipe's meeting point passes data through unchanged), when the message the write would make is one plain block of data
+// that no module could see (and no reply or delimiter is asked for). Not while allocations are
+// failed on purpose: a test of that wants the write's own allocation to fail.
+StreamHead* StreamHead::InlinePeerLocked(size_t n) {
+  if (n == 0 || n > kInboxInlineMax || so_reply_ || delim_ || internal::AllocFaultsOn()) {
+    return nullptr;
+  }
+  if (maxblk_ != INFPSZ && maxblk_ > 0 && static_cast<size_t>(maxblk_) < n) return nullptr;
+  queue_t* wq = stream_->head_wq();
+  queue_t* nq = is_pipe_ ? stream_->PipePeerTop() : nullptr;
+  if (nq == nullptr || nq->q_qinfo->qi_putp != &StreamHead::HeadRput || nq->q_syncq != nullptr ||
+      wq->q_group != internal::t_claim_group) {
+    return nullptr;
+  }
+  return static_cast<StreamHead*>(nq->q_ptr);
+}
+
 // ---- write(2) ----
 
 int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
@@ -192,6 +212,23 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
       return first || (e != EAGAIN && e != EINTR && e != ETIME) ? e : 0;
     }
     if (HasBadBuffer(iov, iovcnt)) return first ? EFAULT : 0;
+    if (StreamHead* peer = InlinePeerLocked(n)) {
+      // Straight into the other end's inbox: no message is made unless something there needs
+      // one (head_inbox.cc); what its reader sees is the same.
+      if (unsigned char* dst = peer->InboxReserveBytes(n)) {
+        GatherIov(iov, iovcnt, off, dst, n);
+        peer->InboxPublishLocked();
+        resid -= n;
+        *done += static_cast<ssize_t>(n);
+        first = false;
+        const bool last = resid == 0;
+        if (last) l.unlock();
+        peer->wait_.WakeAll();
+        peer->Raise(Events{static_cast<short>(POLLIN | POLLRDNORM), 0});
+        if (last) return 0;
+        continue;
+      }
+    }
     uint32_t seen = wait_.Generation();
     const iovec* save_iov = iov;
     int save_cnt = iovcnt;
@@ -266,10 +303,34 @@ void StreamHead::PutBackLocked(mblk_t* mp) {
   if (!putbq(stream_->head_rq(), mp)) freemsg(mp);
 }
 
+// Read's direct way (mu_ held, the read queue empty): copies the inbox's byte records straight
+// to the caller, as the loop in Read would read the messages they would become. Stops where the
+// loop has more to do (a record larger than what is left to fill, a message record); returns true
+// when the read is complete.
+bool StreamHead::ReadInboxLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t& resid,
+                                 ssize_t* done, bool& copied) {
+  if (delim_ || stream_->head_rq()->q_first != nullptr || HasBadBuffer(iov, iovcnt)) return false;
+  const int mode = rdopt_ & RMODEMASK;
+  size_t n;
+  while (const unsigned char* p = InboxPeekBytesLocked(&n)) {
+    if (n > resid) return false;
+    ScatterIov(iov, iovcnt, off, p, n);
+    InboxConsumeBytesLocked(n);
+    resid -= n;
+    *done += static_cast<ssize_t>(n);
+    copied = true;
+    if (resid == 0 || mode == RMSGD || mode == RMSGN) return true;
+  }
+  return false;
+}
+
 int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   *done = 0;
   Call call(this, fflag);
-  std::unique_lock<Mutex> l(mu_);
+  // Without the hook: bytes in the inbox may be read where they are (ReadInboxLocked); the
+  // inbox is spliced below before anything else looks at the read queue.
+  mu_.LockWithoutHook();
+  std::unique_lock<Mutex> l(mu_, std::adopt_lock);
   // A zero-byte read of a pipe or FIFO returns at once: no message taken, no error reported
   // (illumos fifo_read; a device stream's goes through the checks below, as strread's does).
   if ((is_pipe_ || fifo_) && IovRemaining(iov, iovcnt, 0) == 0) return 0;
@@ -286,6 +347,10 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   // shared, so a wake-up for an ioctl or a back-enable is no new read).
   bool mread_sent = false;
   uint64_t mread_arrivals = 0;
+  if (inbox_.Pending()) {
+    if (ReadInboxLocked(iov, iovcnt, off, resid, done, copied)) return 0;
+    SpliceInboxLocked();
+  }
   for (;;) {
     mblk_t* first = FirstLocked();
     if (first == nullptr) {

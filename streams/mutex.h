@@ -30,6 +30,9 @@ class Mutex {
     pthread_mutex_lock(&m_);
     if (hook_ != nullptr) hook_(hook_arg_);
   }
+  // Takes the lock without running the hook: for a taker that runs it itself if it must (a
+  // stream head's read, which may take the inbox's bytes as they are).
+  void LockWithoutHook() { pthread_mutex_lock(&m_); }
   void unlock() { pthread_mutex_unlock(&m_); }
   bool try_lock() {
     if (pthread_mutex_trylock(&m_) != 0) return false;

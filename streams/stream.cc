@@ -334,6 +334,14 @@ void Stream::Twist(Stream* a, Stream* b) {
   a->Relink();
 }
 
+queue_t* Stream::PipePeerTop() const {
+  queue_t* down = head_wq()->q_next;
+  if (down == nullptr || down->q_qinfo != &twist_winit) return nullptr;
+  queue_t* across = down->q_next;
+  if (across == nullptr || across->q_qinfo != &twist_rinit) return nullptr;
+  return across->q_next;
+}
+
 bool Stream::has_driver() const {
   std::lock_guard<std::mutex> l(pairs_mu_);
   return has_driver_;

@@ -105,6 +105,10 @@ class Stream {
   void set_domain(Domain* d) { domain_ = d; }
   queue_t* head_rq() const;
   queue_t* head_wq() const;
+  // For a pipe end with nothing pushed on either end: the queue its write side's data reaches
+  // unchanged after the pipe's meeting point (the other end's head read queue); else nullptr.
+  // The caller holds a claim.
+  queue_t* PipePeerTop() const;
   queue_t* driver_wq() const;  // nullptr before OpenDriver
   const fmodsw* driver() const;  // nullptr before OpenDriver
   std::string DriverName() const;  // "" without a driver
