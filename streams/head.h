@@ -378,9 +378,9 @@ class StreamHead {
   // (a writer on another thread, per message); what that writer reads for every message and
   // rarely changes; and mu_ with the state it guards, which the head's own callers write.
   alignas(64) WaitPoint wait_;
-  std::atomic<uint32_t> cancel_gen_{0};
 
   alignas(64) std::atomic<int> efd_{-1};
+  std::atomic<uint32_t> cancel_gen_{0};  // read by every call: not on wait_'s line
   std::atomic<bool> efd_signalled_{false};
   // True when Raise has more to do than the eventfd: signals registered or a watcher set. Keeps
   // mu_ out of the per-message path otherwise.

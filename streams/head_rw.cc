@@ -4,6 +4,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -87,9 +88,10 @@ void StreamHead::PacketSizesLocked(ssize_t* rmin, ssize_t* rmax) {
   queue_t* below = stream_->head_wq()->q_next;
   ssize_t mn = 0, mx = INFPSZ;
   if (below != nullptr) {
-    std::lock_guard<std::mutex> l(below->q_lock);
-    mn = below->q_minpsz;
-    mx = below->q_maxpsz;
+    // Without below's lock (strqset stores them atomically): one write needs no more than a
+    // consistent value of each.
+    mn = std::atomic_ref<ssize_t>(below->q_minpsz).load(std::memory_order_relaxed);
+    mx = std::atomic_ref<ssize_t>(below->q_maxpsz).load(std::memory_order_relaxed);
   }
   // strmsgsz bounds every packet; an infinite maximum becomes it.
   mx = mx == INFPSZ ? kStrMsgSz : std::min<ssize_t>(mx, kStrMsgSz);
