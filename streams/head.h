@@ -21,15 +21,22 @@
 // (the message may come straight back up into HeadRput on the same thread).
 //
 // The inbox: a writer on another thread hands a plain data message (M_DATA or M_PROTO, band 0,
-// no MSGMARK) to the head without taking mu_, by appending it to a short list under a spin lock
-// of its own (head_inbox.cc). Every taking of mu_ first moves the inbox onto the read queue (the
-// lock's acquire hook), so whatever runs under mu_ sees one queue in arrival order, and a reader
-// draining the queue and a writer filling it no longer meet on mu_ and the read queue for every
-// message. Flow control stays exact: the inbox takes a message only while the read queue and the
-// inbox together stay below the read queue's high-water mark (its `limit`, computed under mu_);
-// a message that would reach the mark goes the locked way, whose putq() sets QFULL as before.
-// Messages that change the head's state or its signals (everything else, and any message while
-// I_SETSIG registrations or a watcher exist) always go the locked way.
+// no MSGMARK) to the head without taking mu_, by appending a record to a ring under a spin lock
+// of its own (head_inbox.cc). A write of at most kInboxInlineMax bytes on a pipe end with nothing
+// pushed on either end does not even make a message: it copies the bytes into the other end's
+// ring. Every taking of mu_ first moves the ring's records onto the read queue (the lock's
+// acquire hook; copied bytes become a message then), so whatever runs under mu_ sees one queue in
+// arrival order; the one exception is read(2), which takes the lock without the hook and, while
+// the read queue is empty, copies whole byte records straight to the caller as it would have read
+// the messages they would have become. So a reader draining the queue and a writer filling it do
+// not meet on mu_ or the read queue, and a small message costs about one line of the ring moving
+// between their cores. Flow control stays exact: the inbox takes a record only while the read
+// queue and the inbox together stay below the read queue's high-water mark (its `limit`, computed
+// under mu_); a message that would reach the mark goes the locked way, whose putq() sets QFULL as
+// before. Messages that change the head's state or its signals (everything else, and any message
+// while I_SETSIG registrations or a watcher exist) always go the locked way. Without memory, copied
+// bytes stay in the ring, in order, until a message can be allocated for them (read(2) still takes
+// them; getmsg waits for memory, as a write does).
 //
 // Readiness is pushed, not polled: whenever something a poller or I_SETSIG registrant could care
 // about happens, the head calls the watcher it was given (the descriptor layer uses it to make
