@@ -213,26 +213,22 @@ int StreamHead::WaitLocked(std::unique_lock<Mutex>& l, Call& call, absl::Time de
   // at the inbox again, so one that came after the caller's look ends the wait (an eventcount).
   uint32_t gen = seen != nullptr ? *seen : wait_.Generation();
   bufcall_id_t mem = 0;
-  bool inbox_moved = false;
   if (inbox_.Pending()) {
-    inbox_moved = true;
     const uint64_t before = arrivals_;
     const size_t stuck = SpliceInboxLocked();
-    if (stuck != 0 && arrivals_ == before) {
-      // Copied bytes wait for memory to become a message (a read takes them as they are): wait
-      // for memory as well (bufcall(9F)).
-      mem = bufcall(
-          stuck, BPRI_MED, [](void* arg) { static_cast<WaitPoint*>(arg)->WakeAll(); }, &wait_);
-      if (mem == 0) return ENOSR;
+    if (stuck == 0 || arrivals_ != before) {
+      // Something arrived: the caller looks again; a cancel or a deadline passed still counts.
+      if (cancel_gen_.load(std::memory_order_acquire) != call.cancel_seen) return EINTR;
+      if (deadline != absl::InfiniteFuture() && domain_->scheduler().Now() >= deadline) {
+        return ETIME;
+      }
+      return 0;
     }
-  }
-  if (mem == 0 && inbox_moved) {
-    // Something arrived: the caller looks again; a cancel or a deadline passed still counts.
-    if (cancel_gen_.load(std::memory_order_acquire) != call.cancel_seen) return EINTR;
-    if (deadline != absl::InfiniteFuture() && domain_->scheduler().Now() >= deadline) {
-      return ETIME;
-    }
-    return 0;
+    // Copied bytes wait for memory to become a message (a read takes them as they are): wait
+    // for memory as well (bufcall(9F)).
+    mem = bufcall(
+        stuck, BPRI_MED, [](void* arg) { static_cast<WaitPoint*>(arg)->WakeAll(); }, &wait_);
+    if (mem == 0) return ENOSR;
   }
   seen = &gen;
   call.claim.Release();
@@ -442,9 +438,7 @@ int StreamHead::WaitWritableLocked(std::unique_lock<Mutex>& l, Call& call, int b
 void StreamHead::RecvData(queue_t* q, mblk_t* mp) {
   Events ev;
   if (TryInbox(mp)) {
-    // Signals are not wanted (TryInbox checked): the descriptors' readiness and the waiters.
-    wait_.WakeAll();
-    Raise(Events{static_cast<short>(POLLIN | POLLRDNORM), 0});
+    InboxArrived();
     return;
   }
   {

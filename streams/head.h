@@ -281,6 +281,9 @@ class StreamHead {
 
   // The inbox (head_inbox.cc). TryInbox: without mu_, true if mp went into the inbox.
   bool TryInbox(mblk_t* mp);
+  // After a record went into the inbox (without mu_): wakes waiters and makes the descriptors
+  // readable. Signals are not wanted, or the record would have gone the locked way.
+  void InboxArrived();
   static void SpliceHook(void* head);  // mu_'s acquire hook
   // Moves what the inbox holds onto the read queue. Returns 0, or the size of the copied message
   // it could not allocate (it and those after it stay, in order, until the next try).

@@ -53,6 +53,22 @@ RecHeader HeaderAt(const unsigned char* ring, uint32_t size, uint64_t at) {
   std::memcpy(&h, ring + (at & (size - 1)), sizeof(h));
   return h;
 }
+const unsigned char* BodyAt(const unsigned char* ring, uint32_t size, uint64_t at) {
+  return ring + (at & (size - 1)) + kRecHeader;
+}
+mblk_t* MsgAt(const unsigned char* ring, uint32_t size, uint64_t at) {
+  mblk_t* mp;
+  std::memcpy(&mp, BodyAt(ring, size, at), sizeof(mp));
+  return mp;
+}
+// How far the record at hand reaches: to the next record's index.
+size_t RecordBytes(const RecHeader& h) {
+  switch (h.kind) {
+    case kSkip: return h.len;
+    case kMsg: return kMsgRecord;
+    default: return BytesRecord(h.len);
+  }
+}
 
 }  // namespace
 
@@ -171,7 +187,7 @@ const unsigned char* StreamHead::InboxPeekBytesLocked(size_t* n) {
     if (rec.kind != kSkip) {
       if (rec.kind != kBytes) return nullptr;
       *n = rec.len;
-      return ring + (h & (size - 1)) + kRecHeader;
+      return BodyAt(ring, size, h);
     }
     h += rec.len;
     inbox_.head.store(h, std::memory_order_release);
@@ -186,6 +202,11 @@ void StreamHead::InboxConsumeBytesLocked(size_t n) {
       inbox_.charge_out.load(std::memory_order_relaxed) + static_cast<int64_t>(n),
       std::memory_order_release);
   arrivals_++;
+}
+
+void StreamHead::InboxArrived() {
+  wait_.WakeAll();
+  Raise(Events{static_cast<short>(POLLIN | POLLRDNORM), 0});
 }
 
 void StreamHead::SpliceHook(void* head) {
@@ -222,18 +243,12 @@ size_t StreamHead::SpliceInboxLocked() {
   size_t stuck = 0;
   const unsigned char* ring = inbox_.ring.load(std::memory_order_relaxed);
   const uint32_t size = inbox_.size.load(std::memory_order_relaxed);
-  while (h != t) {
+  for (; h != t; h += RecordBytes(HeaderAt(ring, size, h))) {
     RecHeader rec = HeaderAt(ring, size, h);
-    const unsigned char* body = ring + (h & (size - 1)) + kRecHeader;
+    if (rec.kind == kSkip) continue;
     mblk_t* mp;
-    size_t step;
-    if (rec.kind == kSkip) {
-      h += rec.len;
-      continue;
-    }
     if (rec.kind == kMsg) {
-      std::memcpy(&mp, body, sizeof(mp));
-      step = kMsgRecord;
+      mp = MsgAt(ring, size, h);  // the queue's now
     } else {
       // Copied bytes become a message now. Without memory they stay where they are (a read
       // still takes them from here; the next taking of mu_ tries again), in order.
@@ -242,14 +257,12 @@ size_t StreamHead::SpliceInboxLocked() {
         stuck = rec.len;
         break;
       }
-      std::memcpy(mp->b_wptr, body, rec.len);
+      std::memcpy(mp->b_wptr, BodyAt(ring, size, h), rec.len);
       mp->b_wptr += rec.len;
-      step = BytesRecord(rec.len);
     }
     (void)putq(rq, mp);  // band 0: never needs a band structure, never fails
     arrivals_++;
     out += rec.len;
-    h += step;
   }
   inbox_.head.store(h, std::memory_order_release);
   inbox_.charge_out.store(out, std::memory_order_release);
@@ -293,16 +306,8 @@ void StreamHead::FreeInbox() {
   uint64_t h = inbox_.head.load(std::memory_order_relaxed);
   unsigned char* ring = inbox_.ring.load(std::memory_order_relaxed);
   const uint32_t size = inbox_.size.load(std::memory_order_relaxed);
-  while (h != t) {
-    RecHeader rec = HeaderAt(ring, size, h);
-    if (rec.kind == kMsg) {
-      mblk_t* mp;
-      std::memcpy(&mp, ring + (h & (size - 1)) + kRecHeader, sizeof(mp));
-      freemsg(mp);
-      h += kMsgRecord;
-    } else {
-      h += rec.kind == kSkip ? rec.len : BytesRecord(rec.len);
-    }
+  for (; h != t; h += RecordBytes(HeaderAt(ring, size, h))) {
+    if (HeaderAt(ring, size, h).kind == kMsg) freemsg(MsgAt(ring, size, h));  // ours to free
   }
   inbox_.charge_out.store(inbox_.charge_in, std::memory_order_relaxed);
   inbox_.out_seen = inbox_.charge_in;

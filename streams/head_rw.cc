@@ -165,9 +165,10 @@ int StreamHead::SendDownLocked(std::unique_lock<Mutex>& l, Call& call, mblk_t* m
 }
 
 // The head a write of n bytes may copy straight into the inbox of: the other end of a pipe with
-// nothing pushed on either end (the pipe's meeting point passes data through unchanged), when the message the write would make is one plain block of data
-// that no module could see (and no reply or delimiter is asked for). Not while allocations are
-// failed on purpose: a test of that wants the write's own allocation to fail.
+// nothing pushed on either end (the pipe's meeting point passes data through unchanged), when
+// the message the write would make is one plain block of data that no module could see (and no
+// reply or delimiter is asked for). Not while allocations are failed on purpose: a test of that
+// wants the write's own allocation to fail.
 StreamHead* StreamHead::InlinePeerLocked(size_t n) {
   if (n == 0 || n > kInboxInlineMax || so_reply_ || delim_ || internal::AllocFaultsOn()) {
     return nullptr;
@@ -225,8 +226,7 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
         first = false;
         const bool last = resid == 0;
         if (last) l.unlock();
-        peer->wait_.WakeAll();
-        peer->Raise(Events{static_cast<short>(POLLIN | POLLRDNORM), 0});
+        peer->InboxArrived();
         if (last) return 0;
         continue;
       }

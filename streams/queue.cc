@@ -692,8 +692,12 @@ int strqset(queue_t* q, qfields_t what, unsigned char pri, intptr_t val) {
     case QHIWAT: q->q_hiwat = static_cast<size_t>(val); return 0;
     case QLOWAT: q->q_lowat = static_cast<size_t>(val); return 0;
     // Atomic: a stream head reads the packet sizes of the queue below it without its lock.
-    case QMAXPSZ: std::atomic_ref<ssize_t>(q->q_maxpsz).store(val, std::memory_order_relaxed); return 0;
-    case QMINPSZ: std::atomic_ref<ssize_t>(q->q_minpsz).store(val, std::memory_order_relaxed); return 0;
+    case QMAXPSZ:
+      std::atomic_ref<ssize_t>(q->q_maxpsz).store(val, std::memory_order_relaxed);
+      return 0;
+    case QMINPSZ:
+      std::atomic_ref<ssize_t>(q->q_minpsz).store(val, std::memory_order_relaxed);
+      return 0;
     default: return EINVAL;
   }
 }
