@@ -68,7 +68,7 @@ int CheckIov(const struct iovec* iov, int iovcnt) {
   return 0;
 }
 
-ssize_t DoRead(const std::shared_ptr<File>& f, const struct iovec* iov, int iovcnt) {
+ssize_t DoRead(File* f, const struct iovec* iov, int iovcnt) {
   if (!CanRead(*f)) return Fail(EBADF);
   ssize_t done = 0;
   int e = f->head()->Read(iov, iovcnt, f->flags(), &done);
@@ -77,7 +77,7 @@ ssize_t DoRead(const std::shared_ptr<File>& f, const struct iovec* iov, int iovc
   return done;
 }
 
-ssize_t DoWrite(const std::shared_ptr<File>& f, const struct iovec* iov, int iovcnt) {
+ssize_t DoWrite(File* f, const struct iovec* iov, int iovcnt) {
   if (!CanWrite(*f)) return Fail(EBADF);
   ssize_t done = 0;
   int e = f->head()->Write(iov, iovcnt, f->flags(), &done);
@@ -90,7 +90,7 @@ int Install(std::shared_ptr<StreamHead> h, int oflag) {
   // The open file keeps its status flags (F_GETFL shows them); the descriptor gets FD_CLOEXEC
   // from O_CLOEXEC.
   constexpr int kKept = O_ACCMODE | O_NONBLOCK | O_NDELAY | O_APPEND | O_SYNC | O_DSYNC;
-  auto f = std::make_shared<File>(std::move(h), oflag & kKept);
+  auto f = File::Make(std::move(h), oflag & kKept);
   int fd = fdtable::Install(std::move(f), 0, (oflag & O_CLOEXEC) != 0);
   if (fd < 0) return Fail(-fd);
   return fd;
@@ -140,33 +140,33 @@ int us_close(int fd) {
 }
 
 ssize_t us_read(int fd, void* buf, size_t nbyte) {
-  std::shared_ptr<File> f = fdtable::Lookup(fd);
-  if (f == nullptr) return read(fd, buf, nbyte);
+  ustreams::FileRef f(fd);
+  if (!f) return read(fd, buf, nbyte);
   if (nbyte > static_cast<size_t>(SSIZE_MAX)) return Fail(EINVAL);
   struct iovec v{buf, nbyte};  // a null buf is EFAULT when the head would copy (head_rw.cc)
-  return DoRead(f, &v, 1);
+  return DoRead(f.get(), &v, 1);
 }
 
 ssize_t us_write(int fd, const void* buf, size_t nbyte) {
-  std::shared_ptr<File> f = fdtable::Lookup(fd);
-  if (f == nullptr) return write(fd, buf, nbyte);
+  ustreams::FileRef f(fd);
+  if (!f) return write(fd, buf, nbyte);
   if (nbyte > static_cast<size_t>(SSIZE_MAX)) return Fail(EINVAL);
   struct iovec v{const_cast<void*>(buf), nbyte};
-  return DoWrite(f, &v, 1);
+  return DoWrite(f.get(), &v, 1);
 }
 
 ssize_t us_readv(int fd, const struct iovec* iov, int iovcnt) {
   if (int e = CheckIov(iov, iovcnt); e != 0) return Fail(e);
-  std::shared_ptr<File> f = fdtable::Lookup(fd);
-  if (f == nullptr) return readv(fd, iov, iovcnt);
-  return DoRead(f, iov, iovcnt);
+  ustreams::FileRef f(fd);
+  if (!f) return readv(fd, iov, iovcnt);
+  return DoRead(f.get(), iov, iovcnt);
 }
 
 ssize_t us_writev(int fd, const struct iovec* iov, int iovcnt) {
   if (int e = CheckIov(iov, iovcnt); e != 0) return Fail(e);
-  std::shared_ptr<File> f = fdtable::Lookup(fd);
-  if (f == nullptr) return writev(fd, iov, iovcnt);
-  return DoWrite(f, iov, iovcnt);
+  ustreams::FileRef f(fd);
+  if (!f) return writev(fd, iov, iovcnt);
+  return DoWrite(f.get(), iov, iovcnt);
 }
 
 int us_ioctl(int fd, int request, ...) {
@@ -311,7 +311,7 @@ int us_pipe(int fildes[2]) {
 }
 
 int us_isastream(int fd) {
-  if (fdtable::Lookup(fd) != nullptr) {
+  if (ustreams::FileRef(fd)) {
     errno = 0;
     return 1;
   }
@@ -322,8 +322,8 @@ int us_isastream(int fd) {
 
 static int GetCommon(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int* bandp,
                      int* flagsp) {
-  std::shared_ptr<File> f = fdtable::Lookup(fd);
-  if (f == nullptr) return NotAStreamFor(fd, /*read=*/true);
+  ustreams::FileRef f(fd);
+  if (!f) return NotAStreamFor(fd, /*read=*/true);
   if (!CanRead(*f)) return Fail(EBADF);
   // The strbufs themselves are read first (illumos msgio copies them in).
   if ((ctlptr != nullptr && internal::BadAddress(ctlptr, sizeof(strbuf))) ||
@@ -354,8 +354,8 @@ int us_getpmsg(int fd, struct strbuf* ctlptr, struct strbuf* dataptr, int* bandp
 
 static int PutCommon(int fd, const struct strbuf* ctlptr, const struct strbuf* dataptr, int band,
                      int flags) {
-  std::shared_ptr<File> f = fdtable::Lookup(fd);
-  if (f == nullptr) return NotAStreamFor(fd, /*read=*/false);
+  ustreams::FileRef f(fd);
+  if (!f) return NotAStreamFor(fd, /*read=*/false);
   if (!CanWrite(*f)) return Fail(EBADF);
   if ((ctlptr != nullptr && internal::BadAddress(ctlptr, sizeof(strbuf))) ||
       (dataptr != nullptr && internal::BadAddress(dataptr, sizeof(strbuf)))) {

@@ -1,91 +1,28 @@
 #include "streams/claim.h"
 
-#include <pthread.h>
-
 #include <chrono>
-#include <new>
 #include <vector>
 
 #include "streams/debug.h"
+#include "streams/thread_record.h"
 
 namespace ustreams::internal {
 namespace {
 
-// Each thread's announced claims, innermost last. Only the owner writes; plumbers read.
-struct ThreadClaims {
-  static constexpr int kMax = 32;
-  std::atomic<ClaimGroup*> held[kMax] = {};
-  int depth = 0;  // owner only
-  ThreadClaims* prev = nullptr;
-  ThreadClaims* next = nullptr;
-  ThreadClaims();
-  ~ThreadClaims();
-};
-
-thread_local ThreadClaims* t_rec = nullptr;
-
-// Every thread's record. The mutex is taken by plumbers (to scan) and by threads coming and
-// going, never by a claim.
-struct Registry {
-  std::mutex mu;
-  ThreadClaims* head = nullptr;
-};
-Registry& Threads() {
-  static Registry* r = [] {
-    auto* reg = new Registry;  // lives for the process: threads may exit during static teardown
-    // After fork() only the forking thread exists: forget the others' records (and a lock one of
-    // them may have held).
-    pthread_atfork([] { Threads().mu.lock(); }, [] { Threads().mu.unlock(); },
-                   [] {
-                     Registry& t = Threads();
-                     new (&t.mu) std::mutex();
-                     t.head = t_rec;  // the forking thread's record only
-                     if (t_rec != nullptr) t_rec->prev = t_rec->next = nullptr;
-                   });
-    return reg;
-  }();
-  return *r;
-}
-
-ThreadClaims::ThreadClaims() {
-  Registry& r = Threads();
-  std::lock_guard<std::mutex> l(r.mu);
-  next = r.head;
-  if (next != nullptr) next->prev = this;
-  r.head = this;
-}
-
-ThreadClaims::~ThreadClaims() {
-  Registry& r = Threads();
-  std::lock_guard<std::mutex> l(r.mu);
-  if (prev != nullptr) prev->next = next;
-  if (next != nullptr) next->prev = prev;
-  if (r.head == this) r.head = next;
-  t_rec = nullptr;
-}
-
-ThreadClaims& Rec() {
-  if (t_rec == nullptr) {
-    static thread_local ThreadClaims rec;  // registers itself
-    t_rec = &rec;
-  }
-  return *t_rec;
-}
-
-bool HoldsAlready(const ThreadClaims& r, ClaimGroup* g) {
+bool HoldsAlready(const ThreadRecord& r, ClaimGroup* g) {
   for (int i = 0; i < r.depth; i++) {
     if (r.held[i].load(std::memory_order_relaxed) == g) return true;
   }
   return false;
 }
 
-void SetInnermost(const ThreadClaims& r) {
+void SetInnermost(const ThreadRecord& r) {
   t_claim_group = r.depth > 0 ? r.held[r.depth - 1].load(std::memory_order_relaxed) : nullptr;
 }
 
 }  // namespace
 
-void ClaimForkInit() { (void)Threads(); }
+void ClaimForkInit() { ThreadRecordForkInit(); }
 
 // ---- the pool ----
 
@@ -120,16 +57,18 @@ std::shared_ptr<ClaimGroup> ClaimGroup::Make() {
 // ---- claims ----
 
 void ClaimGroup::Claim() {
-  ThreadClaims& r = Rec();
-  STREAMS_RULE(r.depth < ThreadClaims::kMax, "stream claims nest a bounded number of times",
+  ThreadRecord& r = ThisThread();
+  STREAMS_RULE(r.depth < ThreadRecord::kMaxClaims, "stream claims nest a bounded number of times",
                "too many nested stream claims in one thread (a putnext loop across streams?)");
   bool nested = HoldsAlready(r, this);
   for (;;) {
-    r.held[r.depth].store(this, std::memory_order_seq_cst);
+    r.held[r.depth].store(this, std::memory_order_relaxed);
     r.depth++;
     t_claim_group = this;
     // Inside already: a plumber waits for us, so we must not wait for it.
-    if (nested || !plumbing_.load(std::memory_order_seq_cst)) return;
+    if (nested) return;
+    LightFence();  // the slot's store before the flag's load (thread_record.h)
+    if (!plumbing_.load(std::memory_order_acquire)) return;
     // A plumbing change is under way: step back, let it finish, try again.
     r.depth--;
     r.held[r.depth].store(nullptr, std::memory_order_seq_cst);
@@ -141,7 +80,7 @@ void ClaimGroup::Claim() {
 }
 
 void ClaimGroup::Unclaim() {
-  ThreadClaims& r = Rec();
+  ThreadRecord& r = ThisThread();
   int i = r.depth - 1;
   while (i >= 0 && r.held[i].load(std::memory_order_relaxed) != this) i--;
   STREAMS_RULE(i >= 0, "a stream claim is released by the thread that took it",
@@ -159,21 +98,27 @@ void ClaimGroup::Unclaim() {
 }
 
 bool ClaimGroup::HeldAnywhere() {
-  Registry& reg = Threads();
-  std::lock_guard<std::mutex> l(reg.mu);
-  for (ThreadClaims* t = reg.head; t != nullptr; t = t->next) {
-    for (int i = 0; i < ThreadClaims::kMax; i++) {
-      if (t->held[i].load(std::memory_order_seq_cst) == this) return true;
-    }
-  }
-  return false;
+  struct Scan {
+    ClaimGroup* g;
+    bool held = false;
+  } scan{this};
+  ForEachThread(
+      [](const ThreadRecord& t, void* arg) {
+        auto* s = static_cast<Scan*>(arg);
+        for (int i = 0; i < ThreadRecord::kMaxClaims && !s->held; i++) {
+          s->held = t.held[i].load(std::memory_order_acquire) == s->g;
+        }
+      },
+      &scan);
+  return scan.held;
 }
 
 void ClaimGroup::BeginPlumbing() {
-  STREAMS_RULE(!HoldsAlready(Rec(), this), "plumbing changes are made from outside the stream",
+  STREAMS_RULE(!HoldsAlready(ThisThread(), this), "plumbing changes are made from outside the stream",
                "qprocson/qprocsoff/push/pop called from a put or service procedure");
   plumb_mu_.lock();
   plumbing_.store(true, std::memory_order_seq_cst);
+  HeavyFence();  // every claim under way is now in its slot, or will see the flag
   std::unique_lock<std::mutex> l(claim_mu_);
   // Claimers notify under claim_mu_ as they leave; the timeout only guards the unexpected.
   while (HeldAnywhere()) claim_cv_.wait_for(l, std::chrono::milliseconds(1));

@@ -7,9 +7,10 @@
 // callback, cross-stream putnext), so it must cost no shared write: a thread announces a claim
 // by storing the group in a slot of its own (a per-thread record, registered once), then checks
 // the group's plumbing flag. A plumber sets the flag first, then scans every thread's record and
-// waits until none announces the group. Both sides store, then load, with sequentially
-// consistent ordering, so at least one sees the other (the Dekker pattern): a claim either sees
-// the plumbing and steps back, or the plumber sees the claim and waits for it.
+// waits until none announces the group. Both sides store, then load, across the asymmetric
+// fences of thread_record.h (a claim's only stops the compiler; the plumber's makes every thread
+// fence), so at least one sees the other (the Dekker pattern): a claim either sees the plumbing
+// and steps back, or the plumber sees the claim and waits for it.
 //
 // Claims nest (a thread inside a stream may claim it again, or claim another stream it hands a
 // message to), and a thread never waits for a plumbing change of a stream it already claims.

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <mutex>
@@ -14,10 +15,19 @@
 #include "streams/domain.h"
 #include "streams/head.h"
 #include "streams/mutex.h"
+#include "streams/thread_record.h"
 
 namespace ustreams {
 
 File::File(std::shared_ptr<StreamHead> head, int flags) : head_(std::move(head)), flags_(flags) {}
+
+namespace fdtable {
+void RetireFile(File* f);
+}
+
+std::shared_ptr<File> File::Make(std::shared_ptr<StreamHead> head, int flags) {
+  return std::shared_ptr<File>(new File(std::move(head), flags), &fdtable::RetireFile);
+}
 
 File::~File() {
   if (head_ == nullptr) return;
@@ -29,11 +39,12 @@ namespace fdtable {
 namespace {
 
 // Two levels, so a lookup never waits for the table to grow: chunks of slots indexed by the
-// descriptor's high bits, made on demand and kept. A slot is read under one of 16 striped
-// locks, so threads using different descriptors do not share a lock's cache line. The locks are
-// spin locks: a lookup holds one for a shared_ptr copy, a few nanoseconds, where a reader-writer
-// lock's shared side cost every call two atomic operations and three times the time; a close
-// holds it across close(2), and a lookup meeting that yields while it waits.
+// descriptor's high bits, made on demand and kept. A slot holds the file twice: the reference
+// that keeps it open, changed and copied under one of 16 striped locks (so threads using
+// different descriptors do not share a lock's cache line), and its plain address, which a
+// FileRef reads with no lock at all. The locks are spin locks: a lookup holds one for a
+// shared_ptr copy, a few nanoseconds; a close holds it across close(2), and a lookup meeting
+// that yields while it waits.
 constexpr int kChunkBits = 10;
 constexpr size_t kChunkSize = size_t{1} << kChunkBits;
 constexpr size_t kChunks = 1024;  // descriptors below 1 Mi
@@ -41,6 +52,7 @@ constexpr size_t kStripes = 16;  // few enough to hold them all across fork()
 
 struct Chunk {
   std::shared_ptr<File> slots[kChunkSize];
+  std::atomic<File*> files[kChunkSize] = {};  // slots[i].get(), for FileRef
 };
 class SpinLock {
  public:
@@ -69,7 +81,12 @@ struct Table {
   std::atomic<Chunk*> chunks[kChunks] = {};
   Stripe stripes[kStripes];
   std::mutex grow_mu;
+  // Files whose last reference went while a FileRef still named them (RetireFile).
+  std::mutex retired_mu;
+  std::vector<File*> retired;
 };
+// How many files are retired: what a FileRef's end looks at, with no lock.
+std::atomic<size_t> g_retired{0};
 
 Table& T() {
   static Table* t = [] {
@@ -77,16 +94,19 @@ Table& T() {
     // fork(): the child gets the table with no lock held (its descriptors are the parent's).
     pthread_atfork(
         [] {
+          T().retired_mu.lock();
           T().grow_mu.lock();
           for (Stripe& s : T().stripes) s.mu.lock();
         },
         [] {
           for (Stripe& s : T().stripes) s.mu.unlock();
           T().grow_mu.unlock();
+          T().retired_mu.unlock();
         },
         [] {
           for (Stripe& s : T().stripes) s.mu.Reset();
           new (&T().grow_mu) std::mutex();
+          new (&T().retired_mu) std::mutex();
         });
     return table;
   }();
@@ -124,7 +144,9 @@ int Install(std::shared_ptr<File> f, int min_fd, bool cloexec) {
   }
   f->head()->AddDescriptor();  // not under a table lock: heads take those under theirs
   std::lock_guard<SpinLock> l(StripeOf(fd));
-  c->slots[static_cast<size_t>(fd) & (kChunkSize - 1)] = std::move(f);
+  size_t j = static_cast<size_t>(fd) & (kChunkSize - 1);
+  c->files[j].store(f.get(), std::memory_order_release);
+  c->slots[j] = std::move(f);
   return fd;
 }
 
@@ -143,8 +165,10 @@ std::shared_ptr<File> Remove(int fd) {
   std::shared_ptr<File> f;
   {
     std::lock_guard<SpinLock> l(StripeOf(fd));
-    f = std::move(c->slots[static_cast<size_t>(fd) & (kChunkSize - 1)]);
+    size_t j = static_cast<size_t>(fd) & (kChunkSize - 1);
+    f = std::move(c->slots[j]);
     if (f == nullptr) return nullptr;
+    c->files[j].store(nullptr, std::memory_order_relaxed);
     // Closed under the lock: the number cannot be reused (and installed) before it is free.
     close(fd);
   }
@@ -169,5 +193,108 @@ int Count() {
   return n;
 }
 
+// ---- the last release of a file (see FileRef) ----
+
+namespace {
+
+// Whether a thread's FileRef names f.
+bool InUse(const File* f) {
+  struct Scan {
+    const File* f;
+    bool found = false;
+  } scan{f};
+  internal::ForEachThread(
+      [](const internal::ThreadRecord& t, void* arg) {
+        auto* s = static_cast<Scan*>(arg);
+        for (int i = 0; i < internal::ThreadRecord::kHazards && !s->found; i++) {
+          s->found = t.hazard[i].load(std::memory_order_acquire) == s->f;
+        }
+      },
+      &scan);
+  return scan.found;
+}
+
+// Deletes f if it is retired and no FileRef names it any more.
+void Reap(const File* f) {
+  Table& t = T();
+  File* dead = nullptr;
+  {
+    std::lock_guard<std::mutex> l(t.retired_mu);
+    auto it = std::find(t.retired.begin(), t.retired.end(), f);
+    if (it == t.retired.end()) return;  // another thread's Reap took it
+    internal::HeavyFence();  // each FileRef's end is visible, or will see g_retired
+    if (InUse(f)) return;
+    dead = *it;
+    t.retired.erase(it);
+    g_retired.store(t.retired.size(), std::memory_order_relaxed);
+  }
+  delete dead;  // the stream's close, with no table lock held
+}
+
+}  // namespace
+
+// The deleter of every File (File::Make): runs when its last reference goes. Its descriptors
+// are gone by then, so each FileRef naming it has published its hazard, or will see the table's
+// slot changed; after the heavy fence, a scan tells which.
+void RetireFile(File* f) {
+  internal::HeavyFence();
+  if (!InUse(f)) {
+    delete f;
+    return;
+  }
+  Table& t = T();
+  {
+    std::lock_guard<std::mutex> l(t.retired_mu);
+    t.retired.push_back(f);
+    g_retired.store(t.retired.size(), std::memory_order_relaxed);
+  }
+  // A FileRef that ended before the count went up (and so will not look) has ended for Reap's
+  // scan too; one that ends after sees the count and reaps.
+  Reap(f);
+}
+
 }  // namespace fdtable
+
+FileRef::FileRef(int fd) {
+  if (fd < 0) return;
+  fdtable::Chunk* c = fdtable::ChunkOf(fd, false);
+  if (c == nullptr) return;
+  std::atomic<File*>& in_table = c->files[static_cast<size_t>(fd) & (fdtable::kChunkSize - 1)];
+  internal::ThreadRecord& r = internal::ThisThread();
+  const int i = r.hazards;
+  if (i == internal::ThreadRecord::kHazards) {
+    strong_ = fdtable::Lookup(fd);
+    file_ = strong_.get();
+    return;
+  }
+  r.hazards = i + 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // a handler's call takes the next slot
+  File* f = in_table.load(std::memory_order_acquire);
+  while (f != nullptr) {
+    r.hazard[i].store(f, std::memory_order_relaxed);
+    internal::LightFence();  // the hazard's store before the table's second look
+    File* again = in_table.load(std::memory_order_acquire);
+    if (again == f) break;
+    f = again;
+  }
+  if (f == nullptr) {
+    r.hazard[i].store(nullptr, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    r.hazards = i;
+    return;
+  }
+  file_ = f;
+  slot_ = i;
+}
+
+FileRef::~FileRef() {
+  if (slot_ < 0) return;
+  internal::ThreadRecord& r = internal::ThisThread();
+  r.hazard[slot_].store(nullptr, std::memory_order_release);  // the call's work before
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  r.hazards = slot_;
+  internal::LightFence();  // the hazard's clearing before the retired count's look
+  if (fdtable::g_retired.load(std::memory_order_relaxed) != 0) fdtable::Reap(file_);
+}
+
 }  // namespace ustreams

@@ -17,7 +17,9 @@ class StreamHead;
 
 class File {
  public:
-  File(std::shared_ptr<StreamHead> head, int flags);
+  // A new open file of head's stream. Its last release waits for any call still using it through
+  // a FileRef (see there), so the stream's close may run in that call's thread.
+  static std::shared_ptr<File> Make(std::shared_ptr<StreamHead> head, int flags);
   // Tells the stream's driver the file is gone (Stream::FileClosed), then releases the stream
   // (with the file's flags: non-blocking closes do not drain).
   ~File();
@@ -30,8 +32,36 @@ class File {
   void set_flags(int f) { flags_.store(f, std::memory_order_relaxed); }
 
  private:
+  File(std::shared_ptr<StreamHead> head, int flags);
+
   std::shared_ptr<StreamHead> head_;
   std::atomic<int> flags_;
+};
+
+// The open file behind a descriptor, for the length of one call (a us_* call's scope), taken
+// without touching the file's reference count: the file's address goes in a hazard slot of the
+// calling thread's record (thread_record.h) and the descriptor's slot is read again, so a close
+// that comes later sees the file in use. If that close drops the file's last reference, the file
+// is not deleted until the last FileRef naming it goes, in that thread: the stream's close then
+// runs at the end of the call that was using it, as Linux runs a file's release when the last
+// system call using it returns. A thread whose hazard slots are all taken (calls nested by signal
+// handlers) falls back to holding a reference.
+class FileRef {
+ public:
+  explicit FileRef(int fd);
+  ~FileRef();
+  FileRef(const FileRef&) = delete;
+  FileRef& operator=(const FileRef&) = delete;
+
+  File* get() const { return file_; }
+  File* operator->() const { return file_; }
+  File& operator*() const { return *file_; }
+  explicit operator bool() const { return file_ != nullptr; }
+
+ private:
+  File* file_ = nullptr;
+  int slot_ = -1;                 // the hazard slot, or -1
+  std::shared_ptr<File> strong_;  // instead of a slot
 };
 
 namespace fdtable {

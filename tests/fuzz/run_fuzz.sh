@@ -64,7 +64,7 @@ case "$target" in
       streams/autopush.cc streams/claim.cc streams/ddi.cc streams/domain.cc streams/file.cc
       streams/head.cc streams/head_inbox.cc streams/head_ioctl.cc streams/head_mux.cc streams/head_rw.cc
       streams/perimeter.cc streams/queue.cc streams/registry.cc streams/scheduler.cc
-      streams/stream.cc streams/timer_wheel.cc streams/wait.cc
+      streams/stream.cc streams/thread_record.cc streams/timer_wheel.cc streams/wait.cc
       "${mblk_srcs[@]}"
     ) ;;
   *) echo "run_fuzz: unknown target $target" >&2; exit 2 ;;

@@ -1,0 +1,222 @@
+// Descriptors and streams used by several threads at once: a close while another thread's call
+// uses the descriptor (the stream's last close waits for that call, as Linux's does), closes
+// racing calls on descriptor numbers being reused, and modules pushed and popped while another
+// thread writes (claims against plumbing).
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "streams/api_test_util.h"
+#include "streams/head.h"
+
+namespace ustreams::testing {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Waits until thread tid sleeps in a futex (a blocked stream call's wait).
+bool WaitUntilAsleep(pid_t tid) {
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/syscall";
+  for (int i = 0; i < 10000; i++) {
+    std::ifstream f(path);
+    long nr = -1;
+    if (f >> nr && nr == SYS_futex) return true;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return false;
+}
+
+// A write to a pipe whose reader is gone raises SIGPIPE (illumos); the tests look at EPIPE.
+class ThreadsTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    ApiTest::SetUp();
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    ASSERT_EQ(sigaction(SIGPIPE, &ign, &old_pipe_), 0);
+  }
+  void TearDown() override {
+    sigaction(SIGPIPE, &old_pipe_, nullptr);
+    ApiTest::TearDown();
+  }
+
+ private:
+  struct sigaction old_pipe_ {};
+};
+
+// The mechanism itself: while a FileRef names the open file, closing its last descriptor does
+// not close the stream; the FileRef's end does.
+TEST_F(ThreadsTest, TheLastCloseOfAFileInUseWaitsForTheFileRef) {
+  int p[2];
+  ASSERT_EQ(us_pipe(p), 0);
+  WriteAll(p[1], "unread");
+  {
+    FileRef in_use(p[0]);
+    ASSERT_TRUE(in_use);
+    ASSERT_EQ(us_close(p[0]), 0);
+    EXPECT_FALSE(FileRef(p[0])) << "the descriptor is gone at once";
+    pollfd pf{p[1], POLLOUT, 0};
+    ASSERT_EQ(us_poll(&pf, 1, 0), 1);
+    EXPECT_EQ(pf.revents, POLLOUT) << "the stream closed while a call still used it";
+    EXPECT_EQ(in_use->head()->closed(), false);
+  }
+  pollfd pf{p[1], POLLOUT, 0};
+  ASSERT_EQ(us_poll(&pf, 1, 0), 1);
+  EXPECT_TRUE(pf.revents & POLLHUP) << pf.revents;
+  EXPECT_ERRNO(us_write(p[1], "x", 1), EPIPE);
+  ASSERT_EQ(us_close(p[1]), 0);
+}
+
+// Closing a stream's last descriptor ends a call blocked on it with EBADF (head.h, orphaned_).
+// The call still uses the open file as it returns: the stream's last close waits for it, and
+// then the other end of the pipe sees the hangup.
+TEST_F(ThreadsTest, ClosingTheDescriptorAnotherThreadReadsEndsTheReadThenClosesTheStream) {
+  int p[2];
+  ASSERT_EQ(us_pipe(p), 0);
+  std::atomic<pid_t> reader_tid{0};
+  std::string got;
+  std::thread reader([&] {
+    reader_tid = static_cast<pid_t>(syscall(SYS_gettid));
+    got = ReadSome(p[0], 16);
+  });
+  while (reader_tid == 0) std::this_thread::yield();
+  ASSERT_TRUE(WaitUntilAsleep(reader_tid));
+  ASSERT_EQ(us_close(p[0]), 0);
+  EXPECT_EQ(us_isastream(p[0]), -1);
+  EXPECT_EQ(errno, EBADF);
+  reader.join();
+  EXPECT_EQ(got, "<errno " + std::to_string(EBADF) + ">");
+  pollfd pf{p[1], POLLOUT, 0};
+  ASSERT_EQ(us_poll(&pf, 1, 1000), 1);
+  EXPECT_TRUE(pf.revents & POLLHUP) << pf.revents;
+  EXPECT_ERRNO(us_write(p[1], "x", 1), EPIPE);
+  ASSERT_EQ(us_close(p[1]), 0);
+}
+
+TEST_F(ThreadsTest, ASignalHandlersCloseOfTheDescriptorItsThreadReadsEndsThatRead) {
+  // The close runs on the reading thread itself, from a signal handler, while the read's call
+  // is using the file: the read ends with EBADF, and the stream closes after it.
+  static int fd;
+  int p[2];
+  ASSERT_EQ(us_pipe(p), 0);
+  fd = p[0];
+  struct sigaction sa {}, old{};
+  sa.sa_handler = [](int) { us_close(fd); };
+  sa.sa_flags = SA_RESTART;
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  std::atomic<pid_t> reader_tid{0};
+  std::string got;
+  std::thread reader([&] {
+    reader_tid = static_cast<pid_t>(syscall(SYS_gettid));
+    got = ReadSome(p[0], 16);
+  });
+  while (reader_tid == 0) std::this_thread::yield();
+  ASSERT_TRUE(WaitUntilAsleep(reader_tid));
+  ASSERT_EQ(syscall(SYS_tgkill, getpid(), reader_tid.load(), SIGUSR1), 0);
+  reader.join();
+  sigaction(SIGUSR1, &old, nullptr);
+  EXPECT_EQ(got, "<errno " + std::to_string(EBADF) + ">");
+  EXPECT_EQ(us_isastream(fd), -1);
+  EXPECT_ERRNO(us_write(p[1], "x", 1), EPIPE);
+  ASSERT_EQ(us_close(p[1]), 0);
+}
+
+// One thread makes, uses and closes pipes as fast as it can; others make calls on whatever
+// descriptor numbers it may be using, so their lookups race its closes and the numbers' reuse.
+TEST_F(ThreadsTest, CallsRacingClosesOfReusedDescriptorsNeitherCrashNorLeak) {
+  constexpr int kRounds = 3000;
+  std::atomic<bool> done{false};
+  std::atomic<int> lowest{-1};
+  std::thread maker([&] {
+    for (int i = 0; i < kRounds; i++) {
+      int p[2];
+      ASSERT_EQ(us_pipe(p), 0);
+      if (lowest < 0) lowest = std::min(p[0], p[1]);
+      SetNonBlocking(p[0], true);
+      SetNonBlocking(p[1], true);
+      (void)us_write(p[1], "ab", 2);
+      (void)us_write(p[0], "cd", 2);
+      char buf[4];
+      (void)us_read(p[0], buf, sizeof(buf));
+      ASSERT_EQ(us_close(p[0]), 0);
+      ASSERT_EQ(us_close(p[1]), 0);
+    }
+    done = true;
+  });
+  auto poker = [&] {
+    while (lowest < 0 && !done) std::this_thread::yield();
+    int base = lowest;
+    char buf[4];
+    strbuf data{sizeof(buf), 0, buf};
+    while (!done) {
+      for (int fd = base; fd < base + 8; fd++) {
+        // Non-blocking everywhere: a stream end may still be blocking for a moment, so only
+        // calls that cannot wait (getmsg would) are made on it.
+        (void)us_isastream(fd);
+        pollfd pf{fd, POLLIN, 0};
+        (void)us_poll(&pf, 1, 0);
+        int flags = 0;
+        int fl = us_fcntl(fd, F_GETFL);
+        if (us_isastream(fd) == 1 && fl >= 0 && (fl & O_NONBLOCK)) {
+          (void)us_getmsg(fd, nullptr, &data, &flags);
+          (void)us_write(fd, "z", 1);
+        }
+      }
+    }
+  };
+  std::thread a(poker), b(poker);
+  maker.join();
+  a.join();
+  b.join();
+  EXPECT_EQ(fdtable::Count(), 0);
+}
+
+// A writer sends numbered messages through a pipe while this thread pushes and pops a module on
+// both ends: each push or pop waits for the writer to be out of the stream, and nothing is lost,
+// duplicated or reordered.
+TEST_F(ThreadsTest, PushAndPopWhileAnotherThreadWritesLoseNothing) {
+  RegisterTestMods();
+  int p[2];
+  ASSERT_EQ(us_pipe(p), 0);
+  constexpr int kMessages = 20000;
+  std::thread writer([&] {
+    for (int i = 0; i < kMessages; i++) {
+      std::string m = std::to_string(i);
+      m.resize(8, ' ');
+      ASSERT_EQ(us_write(p[1], m.data(), m.size()), 8);
+    }
+  });
+  std::atomic<bool> stop{false};
+  std::thread plumber([&] {
+    while (!stop) {
+      for (int end : {p[0], p[1]}) {
+        ASSERT_EQ(us_ioctl(end, I_PUSH, "ctlmod"), 0) << errno;
+      }
+      for (int end : {p[0], p[1]}) {
+        ASSERT_EQ(us_ioctl(end, I_POP, 0), 0) << errno;
+      }
+    }
+  });
+  ASSERT_EQ(us_ioctl(p[0], I_SRDOPT, RMSGN), 0);
+  for (int i = 0; i < kMessages; i++) {
+    std::string m = std::to_string(i);
+    m.resize(8, ' ');
+    ASSERT_EQ(ReadSome(p[0], 8), m);
+  }
+  stop = true;
+  writer.join();
+  plumber.join();
+  ASSERT_EQ(us_close(p[0]), 0);
+  ASSERT_EQ(us_close(p[1]), 0);
+}
+
+}  // namespace
+}  // namespace ustreams::testing
