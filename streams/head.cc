@@ -209,8 +209,14 @@ absl::Time StreamHead::DeadlineAfter(absl::Duration d) const {
 int StreamHead::WaitLocked(std::unique_lock<Mutex>& l, Call& call, absl::Time deadline,
                            const uint32_t* seen, bool any_signal) {
   if (orphaned_) return EBADF;
-  // A writer handing a message to the inbox does not take mu_: read the generation, then look
-  // at the inbox again, so one that came after the caller's look ends the wait (an eventcount).
+  // A writer handing a message to the inbox does not take mu_, and wakes only watchers
+  // (InboxArrived): watch, read the generation, then look at the inbox again, so one that came
+  // after the caller's look ends the wait (an eventcount).
+  struct Watching {
+    explicit Watching(WaitPoint& w) : w_(w) { w_.Watch(); }
+    ~Watching() { w_.Unwatch(); }
+    WaitPoint& w_;
+  } watching(wait_);
   uint32_t gen = seen != nullptr ? *seen : wait_.Generation();
   bufcall_id_t mem = 0;
   if (inbox_.Pending()) {

@@ -271,9 +271,10 @@ class StreamHead {
   bool ReadInboxLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t& resid, ssize_t* done,
                        bool& copied);
 
-  // Write helpers (mu_ held).
-  StreamHead* InlinePeerLocked(size_t n);
-  void PacketSizesLocked(ssize_t* rmin, ssize_t* rmax);
+  // Write helpers. The first three need a claim, not mu_ (they read its atomic state).
+  bool WriteDirect(const iovec* iov, int iovcnt, size_t n);
+  StreamHead* InlinePeer(size_t n);
+  void PacketSizes(ssize_t* rmin, ssize_t* rmax);
   mblk_t* MakeDataLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t count);
   // Sends mp down (consumes it); with SO_REPLY, an M_DATA waits for its M_REPLY. last: the
   // caller returns next, and l may come back unlocked.
@@ -411,22 +412,23 @@ class StreamHead {
   int rerror_ = 0;
   int werror_ = 0;
   bool strderr_ = false;   // a read error is set
-  bool stwrerr_ = false;   // a write error is set
-  bool strhup_ = false;    // hung up
+  // What a pipe's direct write looks at without mu_ (WriteDirect) is atomic; changed under mu_.
+  std::atomic<bool> stwrerr_ = false;  // a write error is set
+  std::atomic<bool> strhup_ = false;   // hung up
   bool peer_gone_ = false;  // ... by a pipe's or FIFO's other side going (MSGPEERGONE)
   bool rerr_nonpersist_ = false;
   bool werr_nonpersist_ = false;
-  bool linked_ = false;
+  std::atomic<bool> linked_ = false;
   bool fifo_ = false;  // SO_FIFO: writes come back up this stream's own read side
   bool orphaned_ = false;
   bool closing_ = false;
   bool closed_ = false;
   size_t wroff_ = 0;
   size_t tail_ = 0;
-  ssize_t maxblk_ = INFPSZ;
+  std::atomic<ssize_t> maxblk_ = INFPSZ;
   bool mread_ = false;
   bool ndelon_ = false;
-  bool delim_ = false;
+  std::atomic<bool> delim_ = false;
   bool istty_ = false;
   bool tostop_ = false;
   unsigned short copyopt_ = 0;
@@ -439,7 +441,7 @@ class StreamHead {
   std::vector<int> pending_sigs_;  // M_SIGs taken off the front, delivered after mu_ is let go
 
   // SO_REPLY (PSARC SO_REPLY case): one request outstanding per stream.
-  bool so_reply_ = false;
+  std::atomic<bool> so_reply_ = false;
   bool reply_busy_ = false;  // a writer owns the request slot
   bool reply_arrived_ = false;
   int reply_errno_ = 0;

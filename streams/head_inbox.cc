@@ -48,6 +48,9 @@ inline void PrefetchForWrite(const unsigned char* p) {
 #endif
 }
 
+// How far ahead of the record it reads a reader asks for the ring's lines.
+constexpr uint64_t kReadAhead = 256;
+
 RecHeader HeaderAt(const unsigned char* ring, uint32_t size, uint64_t at) {
   RecHeader h;
   std::memcpy(&h, ring + (at & (size - 1)), sizeof(h));
@@ -187,6 +190,13 @@ const unsigned char* StreamHead::InboxPeekBytesLocked(size_t* n) {
     if (rec.kind != kSkip) {
       if (rec.kind != kBytes) return nullptr;
       *n = rec.len;
+      // The records after this one were written on the writer's core: ask for their lines now,
+      // so the reads to come do not each wait for one. Only lines already published (below the
+      // tail), which the writer is done with.
+      if (h + kReadAhead < t) __builtin_prefetch(ring + ((h + kReadAhead) & (size - 1)), 0, 3);
+      if (h + kReadAhead + 64 < t) {
+        __builtin_prefetch(ring + ((h + kReadAhead + 64) & (size - 1)), 0, 3);
+      }
       return BodyAt(ring, size, h);
     }
     h += rec.len;
@@ -205,7 +215,7 @@ void StreamHead::InboxConsumeBytesLocked(size_t n) {
 }
 
 void StreamHead::InboxArrived() {
-  wait_.WakeAll();
+  wait_.WakeAllIfWatched();  // after the record's sequentially consistent publication
   Raise(Events{static_cast<short>(POLLIN | POLLRDNORM), 0});
 }
 

@@ -288,7 +288,7 @@ int StreamHead::IoctlFdinsert(strfdinsert* fi, int fflag) {
   Call call(this, fflag);
   std::unique_lock<Mutex> l(mu_);
   ssize_t rmin, rmax;
-  PacketSizesLocked(&rmin, &rmax);
+  PacketSizes(&rmin, &rmax);
   if (rmax == 0) return ERANGE;
   ssize_t size = fi->databuf.len < 0 ? 0 : fi->databuf.len;
   if (size < rmin || (rmax != INFPSZ && size > rmax) || fi->ctlbuf.len > kStrCtlSz) return ERANGE;

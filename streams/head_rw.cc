@@ -84,7 +84,7 @@ size_t IovRemaining(const iovec* iov, int iovcnt, size_t off) {
 
 // ---- packet sizes of the queue below the head (illumos sd_qn_minpsz/sd_qn_maxpsz) ----
 
-void StreamHead::PacketSizesLocked(ssize_t* rmin, ssize_t* rmax) {
+void StreamHead::PacketSizes(ssize_t* rmin, ssize_t* rmax) {
   queue_t* below = stream_->head_wq()->q_next;
   ssize_t mn = 0, mx = INFPSZ;
   if (below != nullptr) {
@@ -169,11 +169,12 @@ int StreamHead::SendDownLocked(std::unique_lock<Mutex>& l, Call& call, mblk_t* m
 // the message the write would make is one plain block of data that no module could see (and no
 // reply or delimiter is asked for). Not while allocations are failed on purpose: a test of that
 // wants the write's own allocation to fail.
-StreamHead* StreamHead::InlinePeerLocked(size_t n) {
+StreamHead* StreamHead::InlinePeer(size_t n) {
   if (n == 0 || n > kInboxInlineMax || so_reply_ || delim_ || internal::AllocFaultsOn()) {
     return nullptr;
   }
-  if (maxblk_ != INFPSZ && maxblk_ > 0 && static_cast<size_t>(maxblk_) < n) return nullptr;
+  const ssize_t maxblk = maxblk_;
+  if (maxblk != INFPSZ && maxblk > 0 && static_cast<size_t>(maxblk) < n) return nullptr;
   queue_t* wq = stream_->head_wq();
   queue_t* nq = is_pipe_ ? stream_->PipePeerTop() : nullptr;
   if (nq == nullptr || nq->q_qinfo->qi_putp != &StreamHead::HeadRput || nq->q_syncq != nullptr ||
@@ -185,10 +186,38 @@ StreamHead* StreamHead::InlinePeerLocked(size_t n) {
 
 // ---- write(2) ----
 
+// A pipe end's whole write of up to kInboxInlineMax bytes, copied into the other end's inbox
+// without this head's lock: what the locked way below would do when it would neither fail, wait
+// nor split the write. Anything else (an error or hangup set, a linked stream, packet sizes
+// that refuse n, flow control, a bad buffer, a full inbox) returns false, and the locked way
+// runs from its start. The state looked at is atomic; a change racing the write (an M_ERROR
+// arriving) orders after it, as it would if it had come a moment later.
+bool StreamHead::WriteDirect(const iovec* iov, int iovcnt, size_t n) {
+  if (strhup_ || stwrerr_ || linked_) return false;
+  ssize_t rmin, rmax;
+  PacketSizes(&rmin, &rmax);
+  if (static_cast<ssize_t>(n) > rmax || static_cast<ssize_t>(n) < rmin) return false;
+  StreamHead* peer = InlinePeer(n);
+  if (peer == nullptr || !bcanputnext(stream_->head_wq(), 0) || HasBadBuffer(iov, iovcnt)) {
+    return false;
+  }
+  unsigned char* dst = peer->InboxReserveBytes(n);
+  if (dst == nullptr) return false;
+  size_t off = 0;
+  GatherIov(iov, iovcnt, off, dst, n);
+  peer->InboxPublishLocked();
+  peer->InboxArrived();
+  return true;
+}
+
 int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   *done = 0;
   size_t total = IovRemaining(iov, iovcnt, 0);
   Call call(this, fflag);
+  if (WriteDirect(iov, iovcnt, total)) {
+    *done = static_cast<ssize_t>(total);
+    return 0;
+  }
   std::unique_lock<Mutex> l(mu_);
   // A pipe or FIFO sends nothing for a zero-byte write unless SNDZERO asks for a zero-length
   // message, and says nothing of a reader gone or an error (illumos fifo_write returns first).
@@ -198,7 +227,7 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
     if (e != 0) return e;
   }
   ssize_t rmin, rmax;
-  PacketSizesLocked(&rmin, &rmax);
+  PacketSizes(&rmin, &rmax);
   if (rmax == 0) return 0;
   if (rmin > 0 && (static_cast<ssize_t>(total) < rmin || static_cast<ssize_t>(total) > rmax)) {
     return ERANGE;
@@ -215,7 +244,7 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
       return first || (e != EAGAIN && e != EINTR && e != ETIME) ? e : 0;
     }
     if (HasBadBuffer(iov, iovcnt)) return first ? EFAULT : 0;
-    if (StreamHead* peer = InlinePeerLocked(n)) {
+    if (StreamHead* peer = InlinePeer(n)) {
       // Straight into the other end's inbox: no message is made unless something there needs
       // one (head_inbox.cc); what its reader sees is the same.
       if (unsigned char* dst = peer->InboxReserveBytes(n)) {
@@ -699,7 +728,7 @@ int StreamHead::PutMsg(const strbuf* ctl, const strbuf* data, int band, int flag
     return EINVAL;
   }
   ssize_t rmin, rmax;
-  PacketSizesLocked(&rmin, &rmax);
+  PacketSizes(&rmin, &rmax);
   if (rmax == 0) return ERANGE;
   if (maxblk_ != INFPSZ && rmax != INFPSZ && rmax < maxblk_) rmax = maxblk_;
   ssize_t size = data_len < 0 ? 0 : data_len;

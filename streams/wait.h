@@ -14,6 +14,12 @@
 // Before sleeping a waiter spins briefly on the generation, so a wake that comes within
 // microseconds costs neither side a system call.
 //
+// A waker that delivers often (a pipe writer, per message) may skip even the atomic add when
+// nobody watches: a waiter calls Watch() before it reads the generation and looks at its
+// condition, and Unwatch() when done; the waker changes the condition with a sequentially
+// consistent store and then calls WakeAllIfWatched(). Each side stores, then loads: the waiter
+// sees the change, or the waker sees the watcher and wakes it.
+//
 // The futex sleep is a system call, so signals behave as they do for read(2): a handler installed
 // with SA_RESTART lets the wait go on, one without makes it end with EINTR. A deadline is a
 // timer of the scheduler's that wakes the point, not a timeout of the futex (Linux would end
@@ -40,6 +46,13 @@ class WaitPoint {
  public:
   // Wakes every waiter; they re-check their conditions. Call after changing the condition.
   void WakeAll();
+  // WakeAll() if anyone watches (see above): only after a sequentially consistent store that
+  // made the condition true.
+  void WakeAllIfWatched() {
+    if (watchers_.load(std::memory_order_seq_cst) != 0) WakeAll();
+  }
+  void Watch() { watchers_.fetch_add(1, std::memory_order_seq_cst); }
+  void Unwatch() { watchers_.fetch_sub(1, std::memory_order_release); }
 
   // Called with `l` held; unlocks it while waiting and holds it again on return. Returns 0 when
   // woken (or spuriously: re-check the condition), ETIME when `deadline` (on s's clock) passed,
@@ -65,6 +78,7 @@ class WaitPoint {
  private:
   std::atomic<uint32_t> gen_{0};
   std::atomic<int> waiters_{0};
+  std::atomic<int> watchers_{0};  // waiters spinning or asleep, and about to (Watch)
 };
 
 }  // namespace ustreams
