@@ -1,12 +1,22 @@
-// Mutex: the lock of a stream head (and of the waits on it). A pthread mutex, so sanitizers see
-// it as they see std::mutex; one type for every head lock, so the kind of lock is chosen in one
-// place. (Measured on the two-core machines here: an adaptive, spinning mutex took the pipe burst
-// benchmark from ~900k to ~600k messages/s, and a futex lock spinning a hundred times before it
-// sleeps cost the one-thread write/read pattern ~10 % with no gain across threads once writers
-// stopped taking the reader's lock for each message; see the head's inbox.)
+// Mutex: the lock of a stream head (and of the waits on it). One type for every head lock, so
+// the kind of lock is chosen in one place.
+//
+// Taking it is one compare-and-swap; letting it go is a plain store and a load, no locked
+// instruction: the release stores "free", then looks whether anyone sleeps. That store-then-load
+// races a sleeper's count-then-look the other way (the Dekker pattern), so a thread about to
+// sleep pays for both sides: it counts itself, makes every thread fence (HeavyFence, see
+// thread_record.h), and only then looks at the lock once more and sleeps in a futex. Contention
+// on a head's lock is rare (writers hand messages to the inbox without it), so the heavy fence
+// is paid rarely, and the release, paid by every call, stays cheap.
+//
+// (Measured on the two-core machines here: an adaptive mutex that spins long took the pipe burst
+// benchmark from ~900k to ~600k messages/s; so a taker spins only briefly before it sleeps.)
 #pragma once
 
-#include <pthread.h>
+#include <atomic>
+#include <cstdint>
+
+#include "streams/thread_record.h"
 
 namespace ustreams {
 
@@ -21,21 +31,24 @@ inline void CpuRelax() {
 
 class Mutex {
  public:
-  Mutex() { pthread_mutex_init(&m_, nullptr); }
-  ~Mutex() { pthread_mutex_destroy(&m_); }
+  Mutex() = default;
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
   void lock() {
-    pthread_mutex_lock(&m_);
+    Acquire();
     if (hook_ != nullptr) hook_(hook_arg_);
   }
   // Takes the lock without running the hook: for a taker that runs it itself if it must (a
   // stream head's read, which may take the inbox's bytes as they are).
-  void LockWithoutHook() { pthread_mutex_lock(&m_); }
-  void unlock() { pthread_mutex_unlock(&m_); }
+  void LockWithoutHook() { Acquire(); }
+  void unlock() {
+    word_.store(0, std::memory_order_release);
+    internal::LightFence();  // the store before the sleepers' look (LockSlow's heavy fence)
+    if (sleepers_.load(std::memory_order_relaxed) != 0) WakeOne();
+  }
   bool try_lock() {
-    if (pthread_mutex_trylock(&m_) != 0) return false;
+    if (!TryAcquire()) return false;
     if (hook_ != nullptr) hook_(hook_arg_);
     return true;
   }
@@ -49,7 +62,19 @@ class Mutex {
   }
 
  private:
-  pthread_mutex_t m_;
+  bool TryAcquire() {
+    uint32_t free = 0;
+    return word_.compare_exchange_strong(free, 1, std::memory_order_acquire,
+                                         std::memory_order_relaxed);
+  }
+  void Acquire() {
+    if (!TryAcquire()) LockSlow();
+  }
+  void LockSlow();
+  void WakeOne();
+
+  std::atomic<uint32_t> word_{0};      // 1: held
+  std::atomic<uint32_t> sleepers_{0};  // takers asleep or about to sleep in a futex on word_
   void (*hook_)(void*) = nullptr;
   void* hook_arg_ = nullptr;
 };

@@ -1,32 +1,15 @@
 #include "streams/wait.h"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <climits>
 #include <ctime>
 
 #include "absl/time/clock.h"
+#include "streams/futex.h"
 #include "streams/scheduler.h"
 
 namespace ustreams {
 namespace {
-
-// Sleeps while *word == seen. Returns 0 when woken or the value differed, ETIMEDOUT, or EINTR.
-int FutexWait(std::atomic<uint32_t>* word, uint32_t seen, const timespec* rel) {
-  long r = syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, seen, rel,
-                   nullptr, 0);
-  if (r == 0) return 0;
-  if (errno == EAGAIN) return 0;
-  return errno;  // ETIMEDOUT, EINTR
-}
-
-void FutexWakeAll(std::atomic<uint32_t>* word) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
-          nullptr, 0);
-}
 
 bool Cancelled(const std::atomic<uint32_t>* cancel, uint32_t seen) {
   return cancel != nullptr && cancel->load(std::memory_order_acquire) != seen;
@@ -36,7 +19,7 @@ bool Cancelled(const std::atomic<uint32_t>* cancel, uint32_t seen) {
 
 void WaitPoint::WakeAll() {
   gen_.fetch_add(1, std::memory_order_seq_cst);
-  if (waiters_.load(std::memory_order_seq_cst) > 0) FutexWakeAll(&gen_);
+  if (waiters_.load(std::memory_order_seq_cst) > 0) internal::FutexWake(&gen_, INT_MAX);
 }
 
 int WaitPoint::Wait(std::unique_lock<Mutex>& l, Scheduler* s, absl::Time deadline,
@@ -91,11 +74,11 @@ int WaitPoint::Wait(std::unique_lock<Mutex>& l, Scheduler* s, absl::Time deadlin
                               : deadline - (s != nullptr ? s->Now() : absl::Now());
     timespec ts = absl::ToTimespec(left > absl::ZeroDuration() ? left : absl::ZeroDuration());
     waiters_.fetch_add(1, std::memory_order_seq_cst);
-    rc = FutexWait(&gen_, seen, &ts);
+    rc = internal::FutexWait(&gen_, seen, &ts);
     waiters_.fetch_sub(1, std::memory_order_seq_cst);
   } else if (deadline == absl::InfiniteFuture()) {
     waiters_.fetch_add(1, std::memory_order_seq_cst);
-    rc = FutexWait(&gen_, seen, nullptr);
+    rc = internal::FutexWait(&gen_, seen, nullptr);
     waiters_.fetch_sub(1, std::memory_order_seq_cst);
   } else if (s != nullptr) {
     // Linux never restarts a futex wait that has a timeout, whatever SA_RESTART says; so the
@@ -105,7 +88,7 @@ int WaitPoint::Wait(std::unique_lock<Mutex>& l, Scheduler* s, absl::Time deadlin
     // the top reports the timeout; a real wake at the deadline is not lost that way.
     Scheduler::TimerId t = s->AddTimer(deadline, [this] { WakeAll(); });
     waiters_.fetch_add(1, std::memory_order_seq_cst);
-    rc = FutexWait(&gen_, seen, nullptr);
+    rc = internal::FutexWait(&gen_, seen, nullptr);
     waiters_.fetch_sub(1, std::memory_order_seq_cst);
     s->CancelTimer(t);  // waits for it if it is firing: `this` outlives it
   } else {
@@ -115,7 +98,7 @@ int WaitPoint::Wait(std::unique_lock<Mutex>& l, Scheduler* s, absl::Time deadlin
     } else {
       timespec ts = absl::ToTimespec(left);
       waiters_.fetch_add(1, std::memory_order_seq_cst);
-      rc = FutexWait(&gen_, seen, &ts);
+      rc = internal::FutexWait(&gen_, seen, &ts);
       waiters_.fetch_sub(1, std::memory_order_seq_cst);
     }
   }

@@ -62,7 +62,7 @@ case "$target" in
       modules/ip/route.cc modules/ip/route_trie.cc modules/ip/rcu.cc modules/ip/classifier.cc
       modules/ip/siphash.cc modules/ip/errno_status.cc
       streams/autopush.cc streams/claim.cc streams/ddi.cc streams/domain.cc streams/file.cc
-      streams/head.cc streams/head_inbox.cc streams/head_ioctl.cc streams/head_mux.cc streams/head_rw.cc
+      streams/head.cc streams/head_inbox.cc streams/head_ioctl.cc streams/head_mux.cc streams/head_rw.cc streams/mutex.cc
       streams/perimeter.cc streams/queue.cc streams/registry.cc streams/scheduler.cc
       streams/stream.cc streams/thread_record.cc streams/timer_wheel.cc streams/wait.cc
       "${mblk_srcs[@]}"
