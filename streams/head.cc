@@ -148,6 +148,7 @@ void StreamHead::ClearReadiness(short watched) {
   int fd = efd_.load(std::memory_order_acquire);
   if (fd < 0) return;
   efd_signalled_.store(false, std::memory_order_seq_cst);
+  InboxHandshake();  // a record published from now on sees the flag clear (Arrival)
   eventfd_t v;
   (void)eventfd_read(fd, &v);
   if (watched == 0) return;
@@ -210,13 +211,14 @@ int StreamHead::WaitLocked(std::unique_lock<Mutex>& l, Call& call, absl::Time de
                            const uint32_t* seen, bool any_signal) {
   if (orphaned_) return EBADF;
   // A writer handing a message to the inbox does not take mu_, and wakes only watchers
-  // (InboxArrived): watch, read the generation, then look at the inbox again, so one that came
-  // after the caller's look ends the wait (an eventcount).
+  // (InboxArrived): watch, meet the producers (InboxHandshake), read the generation, then look
+  // at the inbox again, so one that came after the caller's look ends the wait (an eventcount).
   struct Watching {
     explicit Watching(WaitPoint& w) : w_(w) { w_.Watch(); }
     ~Watching() { w_.Unwatch(); }
     WaitPoint& w_;
   } watching(wait_);
+  InboxHandshake();
   uint32_t gen = seen != nullptr ? *seen : wait_.Generation();
   bufcall_id_t mem = 0;
   if (inbox_.Pending()) {
@@ -443,8 +445,8 @@ int StreamHead::WaitWritableLocked(std::unique_lock<Mutex>& l, Call& call, int b
 
 void StreamHead::RecvData(queue_t* q, mblk_t* mp) {
   Events ev;
-  if (TryInbox(mp)) {
-    InboxArrived();
+  if (Arrival a; TryInbox(mp, &a)) {
+    InboxArrived(a);
     return;
   }
   {

@@ -280,11 +280,25 @@ class StreamHead {
   // caller returns next, and l may come back unlocked.
   int SendDownLocked(std::unique_lock<Mutex>& l, Call& call, mblk_t* mp, bool last);
 
+  // What a producer saw, under the inbox's spin lock, as it published a record: whether anyone
+  // watches the wait point, and whether the descriptors are readable already. A waiter or
+  // poller changes those first and then takes and drops the spin lock before it looks at the
+  // inbox (InboxHandshake), so one of the two sees the other: no locked store to publish.
+  struct Arrival {
+    bool watched = false;
+    bool signalled = false;
+  };
   // The inbox (head_inbox.cc). TryInbox: without mu_, true if mp went into the inbox.
-  bool TryInbox(mblk_t* mp);
+  bool TryInbox(mblk_t* mp, Arrival* a);
   // After a record went into the inbox (without mu_): wakes waiters and makes the descriptors
   // readable. Signals are not wanted, or the record would have gone the locked way.
-  void InboxArrived();
+  void InboxArrived(const Arrival& a);
+  // Orders the caller's earlier stores (a watcher's count, the readiness flag's clearing)
+  // before its looks at the inbox, against every producer (see Arrival).
+  void InboxHandshake() {
+    inbox_.Lock();
+    inbox_.Unlock();
+  }
   static void SpliceHook(void* head);  // mu_'s acquire hook
   // Moves what the inbox holds onto the read queue. Returns 0, or the size of the copied message
   // it could not allocate (it and those after it stay, in order, until the next try).
@@ -350,8 +364,7 @@ class StreamHead {
   // between the cores, read in order (the hardware prefetches it).
   struct alignas(64) Inbox {
     std::atomic<bool> busy{false};  // the producers' spin lock
-    // Bytes ever published; stored sequentially consistent after the record is written (see
-    // WaitLocked and Raise for the other side of that ordering).
+    // Bytes ever published; stored (release) under busy after the record is written.
     std::atomic<uint64_t> tail{0};
     // The ring (a power of two in size; grown from kInboxSmall to kInboxLarge by the first inline
     // record, while empty). Written under busy; the consumer reads both after loading tail.
@@ -370,14 +383,14 @@ class StreamHead {
     std::atomic<int64_t> charge_out{0};
 
     bool Pending() const {
-      return tail.load(std::memory_order_seq_cst) != head.load(std::memory_order_relaxed);
+      return tail.load(std::memory_order_acquire) != head.load(std::memory_order_relaxed);
     }
   };
   // Reserves an inline record of n bytes (without mu_): the place to copy them to, with the
   // spin lock held, or nullptr if the inbox cannot take them now (the locked way then).
   unsigned char* InboxReserveBytes(size_t n);
   unsigned char* InboxRoom(size_t need, int64_t charge, uint32_t want, uint64_t* end);
-  void InboxPublishLocked();  // after the copy: publishes the record, drops the spin lock
+  Arrival InboxPublishLocked();  // after the copy: publishes the record, drops the spin lock
   // The consumer (mu_ held): the next record if it is inline data, else nullptr (empty, or an
   // mblk_t is next: SpliceInboxLocked moves it).
   const unsigned char* InboxPeekBytesLocked(size_t* n);

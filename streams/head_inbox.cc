@@ -130,7 +130,7 @@ unsigned char* StreamHead::InboxRoom(size_t need, int64_t charge, uint32_t want,
   return ring + (at & (size - 1));
 }
 
-bool StreamHead::TryInbox(mblk_t* mp) {
+bool StreamHead::TryInbox(mblk_t* mp, Arrival* a) {
   unsigned char type = DB_TYPE(mp);
   if ((type != M_DATA && type != M_PROTO) || mp->b_band != 0 || (mp->b_flag & MSGMARK)) {
     return false;
@@ -151,11 +151,8 @@ bool StreamHead::TryInbox(mblk_t* mp) {
   RecHeader h{static_cast<uint32_t>(charge), kMsg};
   std::memcpy(rec, &h, sizeof(h));
   std::memcpy(rec + kRecHeader, &mp, sizeof(mp));
-  // Sequentially consistent, as are the readiness flag's load after it (Raise) and the poller's
-  // store and load in the other order (ClearReadiness, then the splice hook's load): one of the
-  // two sides sees the other's store.
-  inbox_.tail.store(end, std::memory_order_seq_cst);
-  inbox_.Unlock();
+  inbox_.reserved_end = end;
+  *a = InboxPublishLocked();
   return true;
 }
 
@@ -175,9 +172,13 @@ unsigned char* StreamHead::InboxReserveBytes(size_t n) {
   return rec + kRecHeader;
 }
 
-void StreamHead::InboxPublishLocked() {
-  inbox_.tail.store(inbox_.reserved_end, std::memory_order_seq_cst);  // as in TryInbox
+StreamHead::Arrival StreamHead::InboxPublishLocked() {
+  inbox_.tail.store(inbox_.reserved_end, std::memory_order_release);
+  // Looked at before the spin lock goes (see Arrival): a waiter or poller that changed them
+  // after this has yet to take the lock, and will see the record.
+  Arrival a{wait_.watched(), efd_signalled_.load(std::memory_order_relaxed)};
   inbox_.Unlock();
+  return a;
 }
 
 const unsigned char* StreamHead::InboxPeekBytesLocked(size_t* n) {
@@ -214,8 +215,10 @@ void StreamHead::InboxConsumeBytesLocked(size_t n) {
   arrivals_++;
 }
 
-void StreamHead::InboxArrived() {
-  wait_.WakeAllIfWatched();  // after the record's sequentially consistent publication
+void StreamHead::InboxArrived(const Arrival& a) {
+  if (a.watched) wait_.WakeAll();
+  // Already readable and nobody to notify otherwise: nothing to do.
+  if (a.signalled && !notify_slow_.load(std::memory_order_acquire)) return;
   Raise(Events{static_cast<short>(POLLIN | POLLRDNORM), 0});
 }
 

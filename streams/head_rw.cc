@@ -205,8 +205,7 @@ bool StreamHead::WriteDirect(const iovec* iov, int iovcnt, size_t n) {
   if (dst == nullptr) return false;
   size_t off = 0;
   GatherIov(iov, iovcnt, off, dst, n);
-  peer->InboxPublishLocked();
-  peer->InboxArrived();
+  peer->InboxArrived(peer->InboxPublishLocked());
   return true;
 }
 
@@ -249,13 +248,13 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
       // one (head_inbox.cc); what its reader sees is the same.
       if (unsigned char* dst = peer->InboxReserveBytes(n)) {
         GatherIov(iov, iovcnt, off, dst, n);
-        peer->InboxPublishLocked();
+        const Arrival a = peer->InboxPublishLocked();
         resid -= n;
         *done += static_cast<ssize_t>(n);
         first = false;
         const bool last = resid == 0;
         if (last) l.unlock();
-        peer->InboxArrived();
+        peer->InboxArrived(a);
         if (last) return 0;
         continue;
       }

@@ -16,9 +16,11 @@
 //
 // A waker that delivers often (a pipe writer, per message) may skip even the atomic add when
 // nobody watches: a waiter calls Watch() before it reads the generation and looks at its
-// condition, and Unwatch() when done; the waker changes the condition with a sequentially
-// consistent store and then calls WakeAllIfWatched(). Each side stores, then loads: the waiter
-// sees the change, or the waker sees the watcher and wakes it.
+// condition, and Unwatch() when done; the waker looks at watched() after it changed the
+// condition, and wakes only if it is true. Each side stores, then loads, so the two need
+// ordering: the waker changes the condition and looks under a lock that the waiter takes and
+// drops between its Watch() and its look (the stream head's inbox spin lock). Then the waiter
+// sees the change, or the waker sees the watcher.
 //
 // The futex sleep is a system call, so signals behave as they do for read(2): a handler installed
 // with SA_RESTART lets the wait go on, one without makes it end with EINTR. A deadline is a
@@ -46,11 +48,7 @@ class WaitPoint {
  public:
   // Wakes every waiter; they re-check their conditions. Call after changing the condition.
   void WakeAll();
-  // WakeAll() if anyone watches (see above): only after a sequentially consistent store that
-  // made the condition true.
-  void WakeAllIfWatched() {
-    if (watchers_.load(std::memory_order_seq_cst) != 0) WakeAll();
-  }
+  bool watched() const { return watchers_.load(std::memory_order_relaxed) != 0; }
   void Watch() { watchers_.fetch_add(1, std::memory_order_seq_cst); }
   void Unwatch() { watchers_.fetch_sub(1, std::memory_order_release); }
 
