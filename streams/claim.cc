@@ -16,6 +16,9 @@ bool HoldsAlready(const ThreadRecord& r, ClaimGroup* g) {
   return false;
 }
 
+// A slot being filled (Claim): not a group, not empty.
+ClaimGroup* const kFilling = reinterpret_cast<ClaimGroup*>(alignof(ClaimGroup));
+
 void SetInnermost(const ThreadRecord& r) {
   t_claim_group = r.depth > 0 ? r.held[r.depth - 1].load(std::memory_order_relaxed) : nullptr;
 }
@@ -62,8 +65,15 @@ void ClaimGroup::Claim() {
                "too many nested stream claims in one thread (a putnext loop across streams?)");
   bool nested = HoldsAlready(r, this);
   for (;;) {
-    r.held[r.depth].store(this, std::memory_order_relaxed);
-    r.depth++;
+    // Mark the slot, count it, then fill it: a signal handler's claim before the count takes
+    // this slot and leaves it empty, one after takes the next, and its release stops popping
+    // empty slots at the marked one.
+    const int d = r.depth;
+    r.held[d].store(kFilling, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    r.depth = d + 1;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    r.held[d].store(this, std::memory_order_relaxed);
     t_claim_group = this;
     // Inside already: a plumber waits for us, so we must not wait for it.
     if (nested) return;

@@ -87,9 +87,14 @@ struct Table {
 };
 // How many files are retired: what a FileRef's end looks at, with no lock.
 std::atomic<size_t> g_retired{0};
+// Set in a fork()ed child that inherited retired files (see ~FileRef).
+std::atomic<bool> g_sweep_after_fork{false};
 
 Table& T() {
   static Table* t = [] {
+    // The thread registry's fork handlers first: Reap takes retired_mu, then the registry's
+    // lock, and fork's prepare handlers run in the reverse order of registration.
+    internal::ThreadRecordForkInit();
     auto* table = new Table;  // outlives static destructors: descriptors may close late
     // fork(): the child gets the table with no lock held (its descriptors are the parent's).
     pthread_atfork(
@@ -107,6 +112,7 @@ Table& T() {
           for (Stripe& s : T().stripes) s.mu.Reset();
           new (&T().grow_mu) std::mutex();
           new (&T().retired_mu) std::mutex();
+          if (!T().retired.empty()) g_sweep_after_fork.store(true);
         });
     return table;
   }();
@@ -178,6 +184,8 @@ std::shared_ptr<File> Remove(int fd) {
 
 void ForkInit() { (void)T(); }
 
+int Retired() { return static_cast<int>(g_retired.load(std::memory_order_relaxed)); }
+
 int Count() {
   Table& t = T();
   int n = 0;
@@ -214,21 +222,29 @@ bool InUse(const File* f) {
   return scan.found;
 }
 
-// Deletes f if it is retired and no FileRef names it any more.
+// Deletes f if it is retired and no FileRef names it any more; f == nullptr: every such file.
+// A thread reaps only the file its own FileRef named (another file's close, which may wait to
+// drain, is not an unrelated call's to run), except after fork().
 void Reap(const File* f) {
   Table& t = T();
-  File* dead = nullptr;
+  std::vector<File*> dead;
   {
     std::lock_guard<std::mutex> l(t.retired_mu);
-    auto it = std::find(t.retired.begin(), t.retired.end(), f);
-    if (it == t.retired.end()) return;  // another thread's Reap took it
+    if (f != nullptr && std::find(t.retired.begin(), t.retired.end(), f) == t.retired.end()) {
+      return;  // another thread's Reap took it
+    }
     internal::HeavyFence();  // each FileRef's end is visible, or will see g_retired
-    if (InUse(f)) return;
-    dead = *it;
-    t.retired.erase(it);
+    for (auto it = t.retired.begin(); it != t.retired.end();) {
+      if ((f == nullptr || *it == f) && !InUse(*it)) {
+        dead.push_back(*it);
+        it = t.retired.erase(it);
+      } else {
+        ++it;
+      }
+    }
     g_retired.store(t.retired.size(), std::memory_order_relaxed);
   }
-  delete dead;  // the stream's close, with no table lock held
+  for (File* d : dead) delete d;  // the stream's close, with no table lock held
 }
 
 }  // namespace
@@ -270,15 +286,22 @@ FileRef::FileRef(int fd) {
   r.hazards = i + 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);  // a handler's call takes the next slot
   File* f = in_table.load(std::memory_order_acquire);
-  while (f != nullptr) {
+  const File* named = nullptr;  // what the slot has named so far
+  for (;;) {
     r.hazard[i].store(f, std::memory_order_relaxed);
     internal::LightFence();  // the hazard's store before the table's second look
+    // A file the slot named and no longer does may have been retired meanwhile, seen in use by
+    // this slot: its reaping is this thread's, as at a FileRef's end.
+    if (named != nullptr && named != f && fdtable::g_retired.load(std::memory_order_relaxed) != 0) {
+      fdtable::Reap(named);
+    }
+    named = f;
+    if (f == nullptr) break;
     File* again = in_table.load(std::memory_order_acquire);
     if (again == f) break;
     f = again;
   }
   if (f == nullptr) {
-    r.hazard[i].store(nullptr, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
     r.hazards = i;
     return;
@@ -294,7 +317,11 @@ FileRef::~FileRef() {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   r.hazards = slot_;
   internal::LightFence();  // the hazard's clearing before the retired count's look
-  if (fdtable::g_retired.load(std::memory_order_relaxed) != 0) fdtable::Reap(file_);
+  if (fdtable::g_retired.load(std::memory_order_relaxed) != 0) {
+    // In a fork()ed child, files retired for threads the child does not have are this
+    // thread's to reap too (once).
+    fdtable::Reap(fdtable::g_sweep_after_fork.exchange(false) ? nullptr : file_);
+  }
 }
 
 }  // namespace ustreams

@@ -74,6 +74,9 @@ std::shared_ptr<File> Lookup(int fd);
 std::shared_ptr<File> Remove(int fd);
 // Every stream descriptor (for tests and for closing at exit).
 int Count();
+// Open files whose last reference went while a call still used them: their close waits for
+// that call's end (FileRef). For tests: 0 once no call is under way.
+int Retired();
 // Registers the table's fork handlers now (see AllocForkInit).
 void ForkInit();
 }  // namespace fdtable

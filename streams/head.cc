@@ -147,10 +147,12 @@ int StreamHead::EventFd() {
 void StreamHead::ClearReadiness(short watched) {
   int fd = efd_.load(std::memory_order_acquire);
   if (fd < 0) return;
-  efd_signalled_.store(false, std::memory_order_seq_cst);
-  InboxHandshake();  // a record published from now on sees the flag clear (Arrival)
+  // The count first, then the flag: a producer that raises after the flag clears writes a count
+  // this read does not take away, so the descriptor stays readable for what it brought.
   eventfd_t v;
   (void)eventfd_read(fd, &v);
+  efd_signalled_.store(false, std::memory_order_seq_cst);
+  InboxHandshake();  // a record published from now on sees the flag clear (Arrival)
   if (watched == 0) return;
   const short now = static_cast<short>(Poll(watched) & watched);
   if (now != 0) Raise(Events{now, 0});

@@ -67,6 +67,7 @@ Stream::Stream(Scheduler* scheduler, const streamtab* head, void* head_ptr, Stre
       head_ptr_(head_ptr) {
   QueuePair* hp = NewPair(head, nullptr, head_ptr);
   hp->procs_on = true;
+  head_pair_ = hp;
   pairs_.push_back(hp);
   Relink();
 }
@@ -74,16 +75,20 @@ Stream::Stream(Scheduler* scheduler, const streamtab* head, void* head_ptr, Stre
 Stream::~Stream() {
   cred_t cr{0, 0};
   while (module_count() > 0) Pop(0, &cr);
-  if (Stream* peer = peer_) {
-    // Untwist: the other end's write side now ends at its own bottom.
+  if (peer_ != nullptr) {
+    // Untwist: the other end's write side now ends at its own bottom. Both ends may close at
+    // once, on two threads: the one whose plumbing change comes first untwists both, and the
+    // other finds its peer gone (and perhaps freed) by then.
     PlumbingScope plumb(this);
-    {
-      std::scoped_lock l(pairs_mu_, peer->pairs_mu_);
-      peer_ = nullptr;
-      peer->peer_ = nullptr;
+    if (Stream* peer = peer_) {
+      {
+        std::scoped_lock l(pairs_mu_, peer->pairs_mu_);
+        peer_ = nullptr;
+        peer->peer_ = nullptr;
+      }
+      peer->Relink();
+      Relink();
     }
-    peer->Relink();
-    Relink();
   }
   if (has_driver_) {
     QueuePair* drv = pairs_.back();
@@ -166,8 +171,8 @@ void Stream::FreePair(QueuePair* pair) {
   delete pair;
 }
 
-queue_t* Stream::head_rq() const { return &pairs_.front()->rq; }
-queue_t* Stream::head_wq() const { return &pairs_.front()->wq; }
+queue_t* Stream::head_rq() const { return &head_pair_->rq; }
+queue_t* Stream::head_wq() const { return &head_pair_->wq; }
 queue_t* Stream::driver_wq() const {
   std::lock_guard<std::mutex> l(pairs_mu_);
   return has_driver_ ? &pairs_.back()->wq : nullptr;
@@ -225,8 +230,13 @@ void LinkChain(const std::vector<queue_t*>& chain) {
     queue_t* q = chain[i];
     q->q_next = next_on;
     if (on(q)) {
-      q->q_flag &= ~QEND;
-      if (next_on == nullptr) q->q_flag |= QEND;
+      {
+        // q_flag is q_lock's: a head taking its lock without a claim (mu_'s hook) may be
+        // queueing on this very queue.
+        std::lock_guard<std::mutex> l(q->q_lock);
+        q->q_flag &= ~QEND;
+        if (next_on == nullptr) q->q_flag |= QEND;
+      }
       if (q->q_qinfo->qi_srvp != nullptr) ahead = q;
       q->q_nfsrv = ahead;
       next_on = q;

@@ -157,8 +157,13 @@ class Stream {
   std::shared_ptr<internal::ClaimGroup> group_;
   mutable std::mutex pairs_mu_;
   std::vector<internal::QueuePair*> pairs_;  // top (head) to bottom (driver)
+  // pairs_.front() for the stream's life, read without pairs_mu_ or a claim (a push may move
+  // the vector's storage under a head operation that holds neither).
+  internal::QueuePair* head_pair_ = nullptr;
   bool has_driver_ = false;
-  Stream* peer_ = nullptr;  // the other end of a pipe
+  // The other end of a pipe. Set and cleared under both ends' pairs_mu_ within a plumbing
+  // change of their shared group (so both ends' closes, racing, untwist once).
+  std::atomic<Stream*> peer_ = nullptr;
   const streamtab* head_tab_;
   void* head_ptr_;
   void (*head_wake_)(queue_t*) = nullptr;  // saved while linked under a multiplexor

@@ -19,6 +19,7 @@ namespace {
 struct Registry {
   std::mutex mu;
   ThreadRecord* head = nullptr;
+  ThreadRecord* orphans = nullptr;  // in a fork()ed child: the records of threads it lacks
 };
 Registry& Threads() {
   static Registry* r = [] {
@@ -29,33 +30,56 @@ Registry& Threads() {
                    [] {
                      Registry& t = Threads();
                      new (&t.mu) std::mutex();
-                     t.head = t_record;  // the forking thread's record only
-                     if (t_record != nullptr) t_record->prev = t_record->next = nullptr;
+                     // The forking thread's record only; the others' threads do not exist
+                     // here, so their records are kept aside (never scanned nor freed).
+                     ThreadRecord* self = t_record;
+                     if (self != nullptr) {
+                       if (self->prev != nullptr) self->prev->next = self->next;
+                       if (self->next != nullptr) self->next->prev = self->prev;
+                       if (t.head == self) t.head = self->next;
+                       self->prev = self->next = nullptr;
+                     }
+                     if (t.head != nullptr) {  // after the orphans of earlier forks
+                       ThreadRecord* last = t.head;
+                       while (last->next != nullptr) last = last->next;
+                       last->next = t.orphans;
+                       t.orphans = t.head;
+                     }
+                     t.head = self;
                    });
     return reg;
   }();
   return *r;
 }
 
-// The owner of a thread's record: registers it, and removes it as the thread exits.
-struct Registration {
-  ThreadRecord rec;
-  Registration() {
+// A thread's record is on the heap, removed and freed by a thread-specific key's destructor as
+// the thread exits. Those run after the thread's C++ thread_local destructors, so a call made
+// from one of those still has its record; a call made from another key's destructor after
+// this one registers a new record, freed in the destructors' next round.
+void Unregister(void* p) {
+  auto* rec = static_cast<ThreadRecord*>(p);
+  {
     Registry& r = Threads();
     std::lock_guard<std::mutex> l(r.mu);
-    rec.next = r.head;
-    if (rec.next != nullptr) rec.next->prev = &rec;
-    r.head = &rec;
+    if (rec->prev != nullptr) rec->prev->next = rec->next;
+    if (rec->next != nullptr) rec->next->prev = rec->prev;
+    if (r.head == rec) r.head = rec->next;
   }
-  ~Registration() {
-    Registry& r = Threads();
-    std::lock_guard<std::mutex> l(r.mu);
-    if (rec.prev != nullptr) rec.prev->next = rec.next;
-    if (rec.next != nullptr) rec.next->prev = rec.prev;
-    if (r.head == &rec) r.head = rec.next;
-    t_record = nullptr;
-  }
-};
+  if (t_record == rec) t_record = nullptr;
+  delete rec;
+}
+
+pthread_key_t RecordKey() {
+  static const pthread_key_t key = [] {
+    pthread_key_t k;
+    if (pthread_key_create(&k, &Unregister) != 0) {
+      std::fprintf(stderr, "ustreams: pthread_key_create failed\n");
+      std::abort();
+    }
+    return k;
+  }();
+  return key;
+}
 
 long Membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
 
@@ -79,9 +103,18 @@ bool AsymmetricFences() {
 }  // namespace
 
 ThreadRecord& RegisterThisThread() {
-  static thread_local Registration reg;
-  t_record = &reg.rec;
-  return reg.rec;
+  const pthread_key_t key = RecordKey();
+  auto* rec = new ThreadRecord;
+  {
+    Registry& r = Threads();
+    std::lock_guard<std::mutex> l(r.mu);
+    rec->next = r.head;
+    if (rec->next != nullptr) rec->next->prev = rec;
+    r.head = rec;
+  }
+  (void)pthread_setspecific(key, rec);
+  t_record = rec;
+  return *rec;
 }
 
 void ForEachThread(void (*fn)(const ThreadRecord&, void*), void* arg) {
