@@ -157,6 +157,11 @@ void* CacheGet(int cache) {
     if (FreeNode* n = tc.head[cache]) {
       tc.head[cache] = n->next;
       tc.count[cache]--;
+      if (FreeNode* next = n->next) {
+        asm volatile("prefetchw %0" : : "m"(*reinterpret_cast<char*>(next)));
+        asm volatile("prefetchw %0" : : "m"(*(reinterpret_cast<char*>(next) + 64)));
+        asm volatile("prefetchw %0" : : "m"(*(reinterpret_cast<char*>(next) + 128)));
+      }
       return n;
     }
   }

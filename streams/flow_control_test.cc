@@ -122,7 +122,7 @@ mblk_t* Numbered(int n) {
 }
 
 uint32_t Flags(queue_t* q) {
-  std::lock_guard<std::mutex> l(q->q_lock);
+  std::lock_guard<Mutex> l(q->q_lock);
   return q->q_flag;
 }
 bool Has(queue_t* q, uint32_t flag) { return (Flags(q) & flag) != 0; }

@@ -400,7 +400,7 @@ void StreamHead::WakeWriters(queue_t* q) {
   auto* h = static_cast<StreamHead*>(q->q_ptr);
   Events ev;
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     if (q->q_flag & QBACK) {
       q->q_flag &= ~QBACK;
       ev.poll |= POLLOUT;
@@ -757,7 +757,7 @@ short StreamHead::Poll(short events) {
       queue_t* tq = wq->q_next != nullptr ? wq->q_next->q_nfsrv : nullptr;
       bool writable = tq == nullptr;
       if (tq != nullptr) {
-        std::lock_guard<std::mutex> ql(tq->q_lock);
+        std::lock_guard<Mutex> ql(tq->q_lock);
         writable = tq->q_bandp == nullptr;
         for (qband* qb = tq->q_bandp; qb != nullptr && !writable; qb = qb->qb_next) {
           writable = !(qb->qb_flag & QB_FULL);
@@ -844,7 +844,7 @@ void StreamHead::DrainBelow() {
     // Nothing below, or the other end of a pipe: what it has not read is not ours to wait for.
     if (below == nullptr || below->q_stream != stream_.get()) return;
     {
-      std::lock_guard<std::mutex> ql(below->q_lock);
+      std::lock_guard<Mutex> ql(below->q_lock);
       if (below->q_first == nullptr) return;
       below->q_flag |= QWANTW;  // back-enables the head's write side as it drains
     }

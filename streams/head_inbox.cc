@@ -51,6 +51,22 @@ inline void PrefetchForWrite(const unsigned char* p) {
 // How far ahead of the record it reads a reader asks for the ring's lines.
 constexpr uint64_t kReadAhead = 256;
 
+RecHeader HeaderAt(const unsigned char* ring, uint32_t size, uint64_t at);
+mblk_t* MsgAt(const unsigned char* ring, uint32_t size, uint64_t at);
+
+// How many records ahead a splice asks for the messages it is about to queue.
+constexpr uint64_t kSpliceAhead = 4;
+
+// The message of the record at `at`, if there is one there below `tail`: its lines were
+// written on the sender's core, and queueing it writes them here; ask for them now, for writing.
+void PrefetchMsgAhead(const unsigned char* ring, uint32_t size, uint64_t at, uint64_t tail) {
+  if (at >= tail || HeaderAt(ring, size, at).kind != kMsg) return;
+  const auto* p = reinterpret_cast<const unsigned char*>(MsgAt(ring, size, at));
+  PrefetchForWrite(p);
+  PrefetchForWrite(p + 64);
+  PrefetchForWrite(p + 128);
+}
+
 RecHeader HeaderAt(const unsigned char* ring, uint32_t size, uint64_t at) {
   RecHeader h;
   std::memcpy(&h, ring + (at & (size - 1)), sizeof(h));
@@ -231,7 +247,7 @@ namespace {
 // What the inbox may hold on top of rq's messages: the charge that keeps them all strictly below
 // rq's high-water mark (so the locked path's putq() is the one that sets QFULL). mu_ held.
 int64_t InboxLimit(queue_t* rq) {
-  std::lock_guard<std::mutex> l(rq->q_lock);
+  std::lock_guard<Mutex> l(rq->q_lock);
   const auto hiwat = static_cast<int64_t>(std::min<size_t>(rq->q_hiwat, INT64_MAX / 4));
   return hiwat - 1 - static_cast<int64_t>(std::max(rq->q_count, rq->q_mblkcnt));
 }
@@ -262,6 +278,7 @@ size_t StreamHead::SpliceInboxLocked() {
     mblk_t* mp;
     if (rec.kind == kMsg) {
       mp = MsgAt(ring, size, h);  // the queue's now
+      PrefetchMsgAhead(ring, size, h + kSpliceAhead * kMsgRecord, t);
     } else {
       // Copied bytes become a message now. Without memory they stay where they are (a read
       // still takes them from here; the next taking of mu_ tries again), in order.

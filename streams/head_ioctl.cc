@@ -223,7 +223,7 @@ int StreamHead::Ioctl(int cmd, intptr_t arg, int fflag, int* rval) {
       if (arg < 0 || arg >= NBAND) return EINVAL;
       std::lock_guard<Mutex> l(mu_);
       queue_t* rq = stream_->head_rq();
-      std::lock_guard<std::mutex> ql(rq->q_lock);
+      std::lock_guard<Mutex> ql(rq->q_lock);
       if (arg == 0) {
         *rval = rq->q_first != nullptr ? 1 : 0;
       } else if (arg <= rq->q_nband) {

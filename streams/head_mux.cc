@@ -208,7 +208,7 @@ int StreamHead::IoctlSendfd(int fd) {
   if (peer == nullptr) return EINVAL;  // only pipes and FIFOs have a head to send to
   queue_t* prq = peer->head_rq();
   {
-    std::lock_guard<std::mutex> ql(prq->q_lock);
+    std::lock_guard<Mutex> ql(prq->q_lock);
     if (prq->q_flag & QFULL) return EAGAIN;
   }
   if (f == nullptr) {

@@ -140,7 +140,7 @@ void SyncQ::Drain() {
 
 static void ServiceBody(queue_t* q) {
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     // Another thread is running it: it re-enqueues the queue when done (QENAB stays set).
     if (q->q_flag & QINSERVICE) return;
     if (!q->q_pair->procs_on || q->q_qinfo->qi_srvp == nullptr) {
@@ -153,7 +153,7 @@ static void ServiceBody(queue_t* q) {
   q->q_qinfo->qi_srvp(q);
   bool again;
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     q->q_flag &= ~QINSERVICE;
     again = (q->q_flag & QENAB) != 0;
   }

@@ -160,7 +160,7 @@ void BackEnable(queue_t* q, unsigned char band) {
   if (nq == nullptr) return;
   bool sched;
   {
-    std::lock_guard<std::mutex> l(nq->q_lock);
+    std::lock_guard<Mutex> l(nq->q_lock);
     if (band == 0) {
       nq->q_flag |= QBACK;
     } else if (EnsureBands(nq, band)) {
@@ -198,7 +198,7 @@ bool WantsBackEnableLocked(queue_t* q, unsigned char band) {
 void MaybeBackEnable(queue_t* q, unsigned char band) {
   bool back;
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     back = WantsBackEnableLocked(q, band);
   }
   if (back) BackEnable(q, band);
@@ -352,7 +352,7 @@ int putq(queue_t* q, mblk_t* mp) {
   STREAMS_NOT_QUEUED(mp, "putq");
   bool sched = false;
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     if (!EnqueueLocked(q, mp)) return 0;
     // Enable for high priority always; otherwise if allowed and a reader waits or it is banded.
     if (queclass_is_hipri(mp) || (CanEnable(q) && ((q->q_flag & QWANTR) || mp->b_band != 0))) {
@@ -367,7 +367,7 @@ int putbq(queue_t* q, mblk_t* mp) {
   STREAMS_NOT_QUEUED(mp, "putbq");
   bool sched = false;
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     bool hipri = queclass_is_hipri(mp);
     qband* qb = nullptr;
     if (hipri) {
@@ -404,7 +404,7 @@ int insq(queue_t* q, mblk_t* emp, mblk_t* mp) {
   STREAMS_NOT_QUEUED(mp, "insq");
   bool sched = false;
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     bool hipri = queclass_is_hipri(mp);
     if (hipri) mp->b_band = 0;
     STREAMS_RULE(emp == nullptr || emp->b_queue == q, "insq() inserts before a message of q",
@@ -440,7 +440,7 @@ mblk_t* getq(queue_t* q) {
   mblk_t* mp;
   bool back;
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     mp = q->q_first;
     if (mp == nullptr) {
       q->q_flag |= QWANTR;
@@ -458,7 +458,7 @@ void rmvq(queue_t* q, mblk_t* mp) {
   STREAMS_RULE(mp->b_queue == q, "rmvq() removes a message from the queue it is on",
                "the message is not on this queue");
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     UnlinkLocked(q, mp);
   }
   MaybeBackEnable(q, mp->b_band);
@@ -486,7 +486,7 @@ static void BackEnableAfterFlush(queue_t* q) {
   bool bands[NBAND] = {};
   bool any = false;
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     int b = 1;
     for (qband* qb = q->q_bandp; qb != nullptr; qb = qb->qb_next, b++) {
       if ((qb->qb_flag & QB_WANTW) &&
@@ -510,7 +510,7 @@ static void BackEnableAfterFlush(queue_t* q) {
 void flushq(queue_t* q, int flag) {
   mblk_t* mp;
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     if (q->q_first == nullptr) return;
     mp = DetachAllLocked(q);
   }
@@ -529,13 +529,13 @@ void flushq(queue_t* q, int flag) {
 
 void flushband(queue_t* q, unsigned char pri, int flag) {
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     if (pri > q->q_nband) return;
   }
   if (pri == 0) {
     mblk_t* mp;
     {
-      std::lock_guard<std::mutex> l(q->q_lock);
+      std::lock_guard<Mutex> l(q->q_lock);
       mp = DetachAllLocked(q);
     }
     // Band 0 only: high-priority and banded messages stay (flushband(9F)).
@@ -555,7 +555,7 @@ void flushband(queue_t* q, unsigned char pri, int flag) {
   }
   mblk_t* doomed = nullptr;
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     qband* qb = BandOf(q, pri);
     mblk_t* mp = qb->qb_first;
     mblk_t* end = qb->qb_last != nullptr ? qb->qb_last->b_next : nullptr;
@@ -580,7 +580,7 @@ void flushband(queue_t* q, unsigned char pri, int flag) {
 }
 
 int qsize(queue_t* q) {
-  std::lock_guard<std::mutex> l(q->q_lock);
+  std::lock_guard<Mutex> l(q->q_lock);
   int n = 0;
   for (mblk_t* mp = q->q_first; mp != nullptr; mp = mp->b_next) n++;
   return n;
@@ -594,7 +594,7 @@ int canput(queue_t* q) {
   // Not full: nothing to record. A queue filling meanwhile takes one message more, as it would
   // had the check come a moment earlier (flow control is advisory).
   if (!q->q_full_hint.load(std::memory_order_relaxed)) return 1;
-  std::lock_guard<std::mutex> l(q->q_lock);
+  std::lock_guard<Mutex> l(q->q_lock);
   if (q->q_flag & QFULL) {
     q->q_flag |= QWANTW;
     return 0;
@@ -615,7 +615,7 @@ int bcanput(queue_t* q, unsigned char pri) {
   if (q == nullptr) return 0;
   if (pri == 0) return canput(q);
   q = q->q_nfsrv;
-  std::lock_guard<std::mutex> l(q->q_lock);
+  std::lock_guard<Mutex> l(q->q_lock);
   if (pri > q->q_nband) return 1;  // the band does not exist yet, so it is not full
   qband* qb = BandOf(q, pri);
   if (qb->qb_flag & QB_FULL) {
@@ -630,25 +630,25 @@ int bcanputnext(queue_t* q, unsigned char pri) { return bcanput(q->q_next, pri);
 void qenable(queue_t* q) {
   bool sched;
   {
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     sched = EnableLocked(q);
   }
   if (sched) Schedule(q);
 }
 
 void noenable(queue_t* q) {
-  std::lock_guard<std::mutex> l(q->q_lock);
+  std::lock_guard<Mutex> l(q->q_lock);
   q->q_flag |= QNOENB;
 }
 
 void enableok(queue_t* q) {
-  std::lock_guard<std::mutex> l(q->q_lock);
+  std::lock_guard<Mutex> l(q->q_lock);
   q->q_flag &= ~QNOENB;
 }
 
 int strqget(queue_t* q, qfields_t what, unsigned char pri, intptr_t* valp) {
   if (q == nullptr || valp == nullptr) return EINVAL;
-  std::lock_guard<std::mutex> l(q->q_lock);
+  std::lock_guard<Mutex> l(q->q_lock);
   if (pri != 0) {
     if (!EnsureBands(q, pri)) return EAGAIN;
     qband* qb = BandOf(q, pri);
@@ -678,7 +678,7 @@ int strqget(queue_t* q, qfields_t what, unsigned char pri, intptr_t* valp) {
 int strqset(queue_t* q, qfields_t what, unsigned char pri, intptr_t val) {
   if (q == nullptr) return EINVAL;
   if (what == QCOUNT || what == QFIRST || what == QLAST || what == QFLAG) return EPERM;
-  std::lock_guard<std::mutex> l(q->q_lock);
+  std::lock_guard<Mutex> l(q->q_lock);
   if (pri != 0) {
     if (!EnsureBands(q, pri)) return EAGAIN;
     qband* qb = BandOf(q, pri);

@@ -29,6 +29,7 @@
 
 #include "absl/time/time.h"
 #include "streams/mblk.h"
+#include "streams/mutex.h"
 #include "streams/stropts.h"
 
 namespace ustreams {
@@ -171,7 +172,7 @@ struct queue_t {
   // Private: a back-enable calls this in place instead of scheduling the service procedure (a
   // stream head's write side, whose service procedure only wakes its writers).
   void (*q_wake)(queue_t* q) = nullptr;
-  std::mutex q_lock;
+  Mutex q_lock;
 };
 
 // Queue pair navigation.

@@ -105,7 +105,7 @@ mblk_t* Data(std::string_view data, unsigned char band = 0) { return Msg(M_DATA,
 
 // The bytes of each message on q, first to last.
 std::vector<std::string> Contents(queue_t* q) {
-  std::lock_guard<std::mutex> l(q->q_lock);
+  std::lock_guard<Mutex> l(q->q_lock);
   std::vector<std::string> out;
   for (mblk_t* mp = q->q_first; mp != nullptr; mp = mp->b_next) out.push_back(MsgBytes(mp));
   return out;
@@ -131,7 +131,7 @@ intptr_t Get(queue_t* q, qfields_t what, unsigned char pri = 0) {
 }
 
 uint32_t Flags(queue_t* q) {
-  std::lock_guard<std::mutex> l(q->q_lock);
+  std::lock_guard<Mutex> l(q->q_lock);
   return q->q_flag;
 }
 

@@ -235,7 +235,7 @@ void Scheduler::ForgetQueue(queue_t* q) {
   // or running its service procedure. The caller never runs it itself here.
   idle_cv_.wait(l, [&] {
     if (std::find(taken_.begin(), taken_.end(), q) != taken_.end()) return false;
-    std::lock_guard<std::mutex> ql(q->q_lock);
+    std::lock_guard<Mutex> ql(q->q_lock);
     return !(q->q_flag & QINSERVICE);
   });
 }

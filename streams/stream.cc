@@ -233,7 +233,7 @@ void LinkChain(const std::vector<queue_t*>& chain) {
       {
         // q_flag is q_lock's: a head taking its lock without a claim (mu_'s hook) may be
         // queueing on this very queue.
-        std::lock_guard<std::mutex> l(q->q_lock);
+        std::lock_guard<Mutex> l(q->q_lock);
         q->q_flag &= ~QEND;
         if (next_on == nullptr) q->q_flag |= QEND;
       }
@@ -377,7 +377,7 @@ void Stream::Unmux() {
   scheduler_->ForgetQueue(&hp->wq);
   for (queue_t* q : {&hp->rq, &hp->wq}) {
     flushq(q, FLUSHALL);
-    std::lock_guard<std::mutex> l(q->q_lock);
+    std::lock_guard<Mutex> l(q->q_lock);
     q->q_flag &= ~(QENAB | QWANTW | QFULL | QBACK);
     q->q_full_hint.store(false, std::memory_order_relaxed);
   }
@@ -412,7 +412,7 @@ void Stream::ProcsOff(QueuePair* pair) {
   // No new service runs start (ServiceBody checks procs_on); wait out one already running.
   for (queue_t* q : {&pair->rq, &pair->wq}) {
     {
-      std::lock_guard<std::mutex> l(q->q_lock);
+      std::lock_guard<Mutex> l(q->q_lock);
       q->q_flag |= QWCLOSE;
     }
     scheduler_->ForgetQueue(q);

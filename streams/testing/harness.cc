@@ -132,7 +132,7 @@ queue_t* Harness::module_rq(int index) const {
 
 QueueState Harness::State(queue_t* q) {
   int n = qsize(q);
-  std::lock_guard<std::mutex> l(q->q_lock);
+  std::lock_guard<Mutex> l(q->q_lock);
   return QueueState{q->q_count, q->q_mblkcnt, n, q->q_flag, q->q_hiwat, q->q_lowat};
 }
 

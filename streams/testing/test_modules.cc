@@ -561,7 +561,7 @@ std::atomic<int> g_tdrv_drain_waits{0};
 // Counts (and takes back) a request for a back-enable on the write queue: someone waits for
 // it to drain.
 void TdrvNoticeWait(queue_t* wq) {
-  std::lock_guard<std::mutex> l(wq->q_lock);
+  std::lock_guard<Mutex> l(wq->q_lock);
   if (wq->q_flag & QWANTW) {
     wq->q_flag &= ~QWANTW;
     g_tdrv_drain_waits++;
