@@ -14,6 +14,7 @@
 
 #include "streams/alloc.h"
 #include "streams/alloc_internal.h"
+#include "streams/cpu.h"
 #include "streams/debug.h"
 #include "streams/mblk.h"
 
@@ -157,10 +158,13 @@ void* CacheGet(int cache) {
     if (FreeNode* n = tc.head[cache]) {
       tc.head[cache] = n->next;
       tc.count[cache]--;
+      // The next block's lines, for the allocation after this one: a block freed by a reader
+      // on another core is still in that core's cache.
       if (FreeNode* next = n->next) {
-        asm volatile("prefetchw %0" : : "m"(*reinterpret_cast<char*>(next)));
-        asm volatile("prefetchw %0" : : "m"(*(reinterpret_cast<char*>(next) + 64)));
-        asm volatile("prefetchw %0" : : "m"(*(reinterpret_cast<char*>(next) + 128)));
+        const auto* p = reinterpret_cast<const char*>(next);
+        PrefetchForWrite(p);
+        PrefetchForWrite(p + 64);
+        PrefetchForWrite(p + 128);
       }
       return n;
     }

@@ -37,6 +37,14 @@ bool WaitUntilAsleep(pid_t tid) {
 // A write to a pipe whose reader is gone raises SIGPIPE (illumos); the tests look at EPIPE.
 class ThreadsTest : public ApiTest {
  protected:
+  // The other end of fd's pipe has closed: fd polls hung up, a write fails with EPIPE. Closes fd.
+  static void ExpectOtherEndGoneThenClose(int fd) {
+    pollfd pf{fd, POLLOUT, 0};
+    ASSERT_EQ(us_poll(&pf, 1, 1000), 1);
+    EXPECT_TRUE(pf.revents & POLLHUP) << pf.revents;
+    EXPECT_ERRNO(us_write(fd, "x", 1), EPIPE);
+    ASSERT_EQ(us_close(fd), 0);
+  }
   void SetUp() override {
     ApiTest::SetUp();
     struct sigaction ign {};
@@ -70,11 +78,7 @@ TEST_F(ThreadsTest, TheLastCloseOfAFileInUseWaitsForTheFileRef) {
     EXPECT_EQ(fdtable::Retired(), 1);
   }
   EXPECT_EQ(fdtable::Retired(), 0);
-  pollfd pf{p[1], POLLOUT, 0};
-  ASSERT_EQ(us_poll(&pf, 1, 0), 1);
-  EXPECT_TRUE(pf.revents & POLLHUP) << pf.revents;
-  EXPECT_ERRNO(us_write(p[1], "x", 1), EPIPE);
-  ASSERT_EQ(us_close(p[1]), 0);
+  ExpectOtherEndGoneThenClose(p[1]);
 }
 
 // Closing a stream's last descriptor ends a call blocked on it with EBADF (head.h, orphaned_).
@@ -96,11 +100,7 @@ TEST_F(ThreadsTest, ClosingTheDescriptorAnotherThreadReadsEndsTheReadThenClosesT
   EXPECT_EQ(errno, EBADF);
   reader.join();
   EXPECT_EQ(got, "<errno " + std::to_string(EBADF) + ">");
-  pollfd pf{p[1], POLLOUT, 0};
-  ASSERT_EQ(us_poll(&pf, 1, 1000), 1);
-  EXPECT_TRUE(pf.revents & POLLHUP) << pf.revents;
-  EXPECT_ERRNO(us_write(p[1], "x", 1), EPIPE);
-  ASSERT_EQ(us_close(p[1]), 0);
+  ExpectOtherEndGoneThenClose(p[1]);
 }
 
 // One thread makes, uses and closes pipes as fast as it can; others make calls on whatever

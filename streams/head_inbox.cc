@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "streams/cpu.h"
 #include "streams/head.h"
 
 namespace ustreams {
@@ -36,16 +37,6 @@ int64_t Charge(const mblk_t* mp) {
   size_t bytes, blocks;
   internal::MsgCounts(mp, &bytes, &blocks);
   return static_cast<int64_t>(std::max(bytes, blocks));
-}
-
-// PREFETCHW where the processor has it (every x86-64 of the last decade; a no-op before), so
-// the line comes exclusive, not shared.
-inline void PrefetchForWrite(const unsigned char* p) {
-#if defined(__x86_64__)
-  asm volatile("prefetchw %0" : : "m"(*p));
-#else
-  __builtin_prefetch(p, 1);
-#endif
 }
 
 // How far ahead of the record it reads a reader asks for the ring's lines.

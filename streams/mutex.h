@@ -20,18 +20,10 @@
 #include <atomic>
 #include <cstdint>
 
+#include "streams/cpu.h"
 #include "streams/thread_record.h"
 
 namespace ustreams {
-
-// A spin-wait's pause between looks: lets the other hyperthread run and eases the memory bus.
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 class Mutex {
  public:
