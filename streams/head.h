@@ -17,7 +17,8 @@
 // claim on the stream (stream.h) while it touches the queues, never while it waits, so I_PUSH and
 // I_POP from another thread are never held up by a blocked reader.
 //
-// Locking order: a stream claim, then mu_, then queue locks. mu_ is never held across a putnext
+// Locking order: a stream claim, then mu_, then queue locks. mu_ and the queue locks are the
+// library's Mutex (mutex.h: a compare-and-swap to take, no locked instruction to let go). mu_ is never held across a putnext
 // (the message may come straight back up into HeadRput on the same thread).
 //
 // The inbox: a writer on another thread hands a plain data message (M_DATA or M_PROTO, band 0,
@@ -30,7 +31,13 @@
 // the read queue is empty, copies whole byte records straight to the caller as it would have read
 // the messages they would have become. So a reader draining the queue and a writer filling it do
 // not meet on mu_ or the read queue, and a small message costs about one line of the ring moving
-// between their cores. Flow control stays exact: the inbox takes a record only while the read
+// between their cores. Such a pipe write takes no lock of its own head either (WriteDirect): the
+// state it must look at (errors, hangup, linked, SO_DELIM, SO_REPLY, SO_MAXBLK) is atomic, and
+// anything unusual sends it the locked way from the start. A record is published with a plain
+// release store: the producer reads, still under the ring's spin lock, whether anyone waits
+// (WaitPoint::watched) and whether the descriptors are readable already; a waiter or a poller
+// changes those first and then takes and drops the spin lock before it looks at the ring
+// (InboxHandshake), so one of the two always sees the other. Flow control stays exact: the inbox takes a record only while the read
 // queue and the inbox together stay below the read queue's high-water mark (its `limit`, computed
 // under mu_); a message that would reach the mark goes the locked way, whose putq() sets QFULL as
 // before. Messages that change the head's state or its signals (everything else, and any message
