@@ -19,7 +19,22 @@
 namespace ustreams::testing {
 namespace {
 
-using PipeInboxTest = ApiTest;
+class PipeInboxTest : public ApiTest {
+ protected:
+  // A pipe; with `module`, a pass-through module (ctlmod) pushed on the writing end fd[1], so
+  // writes reach fd[0]'s inbox as messages, not copied bytes (a read copies those out where they
+  // are too, when they are one block of data).
+  void MakePipe(int fd[2], bool module) {
+    ASSERT_EQ(us_pipe(fd), 0);
+    if (!module) return;
+    if (!registered_) RegisterTestMods();
+    registered_ = true;
+    ASSERT_EQ(us_ioctl(fd[1], I_PUSH, "ctlmod"), 0) << errno;
+  }
+
+ private:
+  bool registered_ = false;
+};
 
 // A message whose bytes say which message and which size it is.
 std::string Pattern(uint32_t n, size_t size) {
@@ -32,8 +47,10 @@ std::string Pattern(uint32_t n, size_t size) {
 // at a time in message-nondiscard mode so the ring wraps over and over: each read returns exactly
 // one message, whole and unchanged.
 TEST_F(PipeInboxTest, BoundariesHoldWhileTheRingWraps) {
+  for (bool module : {false, true}) {
+  SCOPED_TRACE(module ? "as messages" : "as bytes");
   int fd[2];
-  ASSERT_EQ(us_pipe(fd), 0);
+  MakePipe(fd, module);
   ASSERT_EQ(us_ioctl(fd[0], I_SRDOPT, RMSGN), 0);
   uint32_t written = 0, read = 0;
   for (int round = 0; round < 1500; round++) {
@@ -47,6 +64,7 @@ TEST_F(PipeInboxTest, BoundariesHoldWhileTheRingWraps) {
   }
   EXPECT_EQ(us_close(fd[0]), 0);
   EXPECT_EQ(us_close(fd[1]), 0);
+  }
 }
 
 // Copied bytes, a putmsg (an M_PROTO handed over as a message) and a write too large to copy
@@ -97,11 +115,12 @@ TEST_F(PipeInboxTest, PartialReadsFollowTheReadMode) {
     const char* second;
     const char* third;
   };
+  for (bool module : {false, true})
   for (const Case& c : {Case{RNORM, "defghijkl", ""}, Case{RMSGN, "defgh", "ijkl"},
                         Case{RMSGD, "ijkl", ""}}) {
-    SCOPED_TRACE(c.mode);
+    SCOPED_TRACE(std::to_string(c.mode) + (module ? " as messages" : " as bytes"));
     int fd[2];
-    ASSERT_EQ(us_pipe(fd), 0);
+    MakePipe(fd, module);
     ASSERT_EQ(us_ioctl(fd[0], I_SRDOPT, c.mode), 0);
     WriteAll(fd[1], "abcdefgh");
     WriteAll(fd[1], "ijkl");
@@ -112,6 +131,26 @@ TEST_F(PipeInboxTest, PartialReadsFollowTheReadMode) {
       EXPECT_EQ(ReadSome(fd[0], 100), c.third);
     }
     EXPECT_EQ(ReadSome(fd[0], 100), "<errno " + std::to_string(EAGAIN) + ">");
+    EXPECT_EQ(us_close(fd[0]), 0);
+    EXPECT_EQ(us_close(fd[1]), 0);
+  }
+}
+
+// A zero-length message (SNDZERO) between two others, read in message non-discard mode: the
+// read of it returns 0 and takes it; the messages around it keep their boundaries.
+TEST_F(PipeInboxTest, AZeroLengthMessageIsReadAsOne) {
+  for (bool module : {false, true}) {
+    SCOPED_TRACE(module ? "as messages" : "as bytes");
+    int fd[2];
+    MakePipe(fd, module);
+    ASSERT_EQ(us_ioctl(fd[0], I_SRDOPT, RMSGN), 0);
+    ASSERT_EQ(us_ioctl(fd[1], I_SWROPT, SNDZERO), 0);
+    WriteAll(fd[1], "before");
+    ASSERT_EQ(us_write(fd[1], "", 0), 0);
+    WriteAll(fd[1], "after");
+    EXPECT_EQ(ReadSome(fd[0], 100), "before");
+    EXPECT_EQ(ReadSome(fd[0], 100), "");
+    EXPECT_EQ(ReadSome(fd[0], 100), "after");
     EXPECT_EQ(us_close(fd[0]), 0);
     EXPECT_EQ(us_close(fd[1]), 0);
   }

@@ -398,10 +398,17 @@ class StreamHead {
   unsigned char* InboxReserveBytes(size_t n);
   unsigned char* InboxRoom(size_t need, int64_t charge, uint32_t want, uint64_t* end);
   Arrival InboxPublishLocked();  // after the copy: publishes the record, drops the spin lock
-  // The consumer (mu_ held): the next record if it is inline data, else nullptr (empty, or an
-  // mblk_t is next: SpliceInboxLocked moves it).
-  const unsigned char* InboxPeekBytesLocked(size_t* n);
-  void InboxConsumeBytesLocked(size_t n);  // after a peek of n bytes
+  // The consumer (mu_ held): the next record's data, if a read may copy it out where it is:
+  // bytes copied in, or a message of one block of M_DATA. False when the inbox is empty or the
+  // next record must become (or stay) a message on the read queue (SpliceInboxLocked).
+  struct InboxData {
+    const unsigned char* p = nullptr;
+    size_t n = 0;
+    mblk_t* mp = nullptr;  // the message holding the bytes; nullptr: bytes copied in
+    int64_t charge = 0;
+  };
+  bool InboxPeekDataLocked(InboxData* d);
+  void InboxConsumeLocked(const InboxData& d);  // after a peek: frees the message, if any
   Inbox inbox_;
   bool inbox_open_ = true;  // under mu_
 

@@ -188,38 +188,48 @@ StreamHead::Arrival StreamHead::InboxPublishLocked() {
   return a;
 }
 
-const unsigned char* StreamHead::InboxPeekBytesLocked(size_t* n) {
+bool StreamHead::InboxPeekDataLocked(InboxData* d) {
   uint64_t h = inbox_.head.load(std::memory_order_relaxed);
   const uint64_t t = inbox_.tail.load(std::memory_order_acquire);
   const unsigned char* ring = inbox_.ring.load(std::memory_order_relaxed);
   const uint32_t size = inbox_.size.load(std::memory_order_relaxed);
   while (h != t) {
     RecHeader rec = HeaderAt(ring, size, h);
-    if (rec.kind != kSkip) {
-      if (rec.kind != kBytes) return nullptr;
-      *n = rec.len;
-      // The records after this one were written on the writer's core: ask for their lines now,
-      // so the reads to come do not each wait for one. Only lines already published (below the
-      // tail), which the writer is done with.
-      if (h + kReadAhead < t) __builtin_prefetch(ring + ((h + kReadAhead) & (size - 1)), 0, 3);
-      if (h + kReadAhead + 64 < t) {
-        __builtin_prefetch(ring + ((h + kReadAhead + 64) & (size - 1)), 0, 3);
-      }
-      return BodyAt(ring, size, h);
+    if (rec.kind == kSkip) {
+      h += rec.len;
+      inbox_.head.store(h, std::memory_order_release);
+      continue;
     }
-    h += rec.len;
-    inbox_.head.store(h, std::memory_order_release);
+    // The records after this one were written on the writer's core: ask for their lines now,
+    // so the reads to come do not each wait for one. Only lines already published (below the
+    // tail), which the writer is done with.
+    if (h + kReadAhead < t) __builtin_prefetch(ring + ((h + kReadAhead) & (size - 1)), 0, 3);
+    if (h + kReadAhead + 64 < t) {
+      __builtin_prefetch(ring + ((h + kReadAhead + 64) & (size - 1)), 0, 3);
+    }
+    if (rec.kind == kBytes) {
+      *d = InboxData{BodyAt(ring, size, h), rec.len, nullptr, rec.len};
+      return true;
+    }
+    // A message (TryInbox took only band-0 M_DATA and M_PROTO without MSGMARK): read where it
+    // is if it is one block of data, as the read loop would read it off the queue.
+    mblk_t* mp = MsgAt(ring, size, h);
+    if (DB_TYPE(mp) != M_DATA || mp->b_cont != nullptr || MBLKL(mp) == 0) return false;
+    PrefetchMsgAhead(ring, size, h + kSpliceAhead * kMsgRecord, t);
+    *d = InboxData{mp->b_rptr, static_cast<size_t>(MBLKL(mp)), mp, rec.len};
+    return true;
   }
-  return nullptr;
+  return false;
 }
 
-void StreamHead::InboxConsumeBytesLocked(size_t n) {
-  inbox_.head.store(inbox_.head.load(std::memory_order_relaxed) + BytesRecord(n),
+void StreamHead::InboxConsumeLocked(const InboxData& d) {
+  const size_t record = d.mp != nullptr ? kMsgRecord : BytesRecord(d.n);
+  inbox_.head.store(inbox_.head.load(std::memory_order_relaxed) + record,
                     std::memory_order_release);
-  inbox_.charge_out.store(
-      inbox_.charge_out.load(std::memory_order_relaxed) + static_cast<int64_t>(n),
-      std::memory_order_release);
+  inbox_.charge_out.store(inbox_.charge_out.load(std::memory_order_relaxed) + d.charge,
+                          std::memory_order_release);
   arrivals_++;
+  if (d.mp != nullptr) freemsg(d.mp);  // read whole
 }
 
 void StreamHead::InboxArrived(const Arrival& a) {

@@ -333,19 +333,20 @@ void StreamHead::PutBackLocked(mblk_t* mp) {
   if (!putbq(stream_->head_rq(), mp)) freemsg(mp);
 }
 
-// Read's direct way (mu_ held, the read queue empty): copies the inbox's byte records straight
-// to the caller, as the loop in Read would read the messages they would become. Stops where the
-// loop has more to do (a record larger than what is left to fill, a message record); returns true
-// when the read is complete.
+// Read's direct way (mu_ held, the read queue empty): copies the inbox's plain data straight to
+// the caller (bytes copied in, one-block M_DATA messages), as the loop in Read would read them
+// off the queue. Stops where the loop has more to do (a record larger than what is left to fill,
+// any other message); returns true when the read is complete.
 bool StreamHead::ReadInboxLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t& resid,
                                  ssize_t* done, bool& copied) {
   if (delim_ || stream_->head_rq()->q_first != nullptr || HasBadBuffer(iov, iovcnt)) return false;
   const int mode = rdopt_ & RMODEMASK;
-  size_t n;
-  while (const unsigned char* p = InboxPeekBytesLocked(&n)) {
+  InboxData d;
+  while (InboxPeekDataLocked(&d)) {
+    const size_t n = d.n;
     if (n > resid) return false;
-    ScatterIov(iov, iovcnt, off, p, n);
-    InboxConsumeBytesLocked(n);
+    ScatterIov(iov, iovcnt, off, d.p, n);
+    InboxConsumeLocked(d);
     resid -= n;
     *done += static_cast<ssize_t>(n);
     copied = true;
