@@ -4,6 +4,7 @@
 // thread writes (claims against plumbing).
 #include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -101,6 +102,73 @@ TEST_F(ThreadsTest, ClosingTheDescriptorAnotherThreadReadsEndsTheReadThenClosesT
   reader.join();
   EXPECT_EQ(got, "<errno " + std::to_string(EBADF) + ">");
   ExpectOtherEndGoneThenClose(p[1]);
+}
+
+// An epoll loop on a stream descriptor: readiness comes for every message, though the reader
+// clears it (a read that finds nothing) while the writer raises it. A lost raise leaves the loop
+// waiting with data queued.
+TEST_F(ThreadsTest, AnEpollReaderNeverMissesReadiness) {
+  int p[2];
+  ASSERT_EQ(us_pipe(p), 0);
+  SetNonBlocking(p[0], true);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(ep, 0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = p[0];
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev), 0);
+  constexpr int kMessages = 20000;
+  std::thread writer([&] {
+    for (int i = 0; i < kMessages; i++) {
+      ASSERT_EQ(us_write(p[1], "m", 1), 1);
+      if (i % 64 == 0) std::this_thread::yield();
+    }
+  });
+  int got = 0;
+  while (got < kMessages) {
+    epoll_event out{};
+    ASSERT_EQ(epoll_wait(ep, &out, 1, 10000), 1) << "no readiness with " << got << " read";
+    for (;;) {
+      char buf[256];
+      ssize_t r = us_read(p[0], buf, sizeof(buf));
+      if (r < 0) {
+        ASSERT_EQ(errno, EAGAIN);
+        break;
+      }
+      got += static_cast<int>(r);
+    }
+  }
+  writer.join();
+  EXPECT_EQ(got, kMessages);
+  close(ep);
+  ASSERT_EQ(us_close(p[0]), 0);
+  ASSERT_EQ(us_close(p[1]), 0);
+}
+
+// A call made as a thread exits, from the destructor of a thread_local made before the thread's
+// first call, still has its thread's record (its claims and hazard pointers are seen).
+TEST_F(ThreadsTest, ACallFromAThreadLocalDestructorAtThreadExitWorks) {
+  int p[2];
+  ASSERT_EQ(us_pipe(p), 0);
+  static int write_fd;
+  static ssize_t last_words;
+  write_fd = p[1];
+  last_words = 0;
+  struct AtExit {
+    ~AtExit() { last_words = us_write(write_fd, "bye", 3); }
+    bool armed = false;
+  };
+  std::thread t([] {
+    thread_local AtExit at_exit;  // made first, so destroyed after what the calls below make
+    at_exit.armed = true;
+    (void)us_write(write_fd, "hi", 2);
+  });
+  t.join();
+  EXPECT_EQ(last_words, 3);
+  EXPECT_EQ(ReadSome(p[0], 2), "hi");
+  EXPECT_EQ(ReadSome(p[0]), "bye");
+  ASSERT_EQ(us_close(p[0]), 0);
+  ASSERT_EQ(us_close(p[1]), 0);
 }
 
 // One thread makes, uses and closes pipes as fast as it can; others make calls on whatever
