@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "streams/alloc_internal.h"
 #include "streams/cpu.h"
 #include "streams/head.h"
 
@@ -137,10 +138,34 @@ unsigned char* StreamHead::InboxRoom(size_t need, int64_t charge, uint32_t want,
   return ring + (at & (size - 1));
 }
 
+namespace {
+// Whether a message arriving at the head may go into the inbox as its bytes (then freed at once,
+// on the sender's core, where its blocks are hot for the sender's next allocation) instead of as
+// itself: one block of plain data with no flags, small, not an esballoc buffer (whose free
+// routine would run before the data is read), and no allocation faults injected (the bytes may
+// need a message again, under the reader's allocation).
+bool CopiesAsBytes(const mblk_t* mp) {
+  const ptrdiff_t n = mp->b_wptr - mp->b_rptr;
+  return mp->b_datap->db_type == M_DATA && mp->b_cont == nullptr && mp->b_flag == 0 && n > 0 &&
+         static_cast<size_t>(n) <= kInboxInlineMax && mp->b_datap->db_frtnp == nullptr &&
+         !internal::AllocFaultsOn();
+}
+}  // namespace
+
 bool StreamHead::TryInbox(mblk_t* mp, Arrival* a) {
   unsigned char type = DB_TYPE(mp);
   if ((type != M_DATA && type != M_PROTO) || mp->b_band != 0 || (mp->b_flag & MSGMARK)) {
     return false;
+  }
+  if (CopiesAsBytes(mp)) {
+    const size_t n = MBLKL(mp);
+    if (unsigned char* dst = InboxReserveBytes(n)) {
+      std::memcpy(dst, mp->b_rptr, n);
+      *a = InboxPublishLocked();
+      freemsg(mp);
+      return true;
+    }
+    // No room for bytes (a small ring in use): as a message, if it fits.
   }
   const int64_t charge = Charge(mp);
   if (charge > UINT32_MAX) return false;
