@@ -678,6 +678,16 @@ int LowerRput(queue_t* q, mblk_t* mp) {
     freemsg(mp);
     return 0;
   }
+  // A frame the link took in while the plumbing conversation runs (once bound, before raw mode:
+  // the wire's other end may be up already) comes as an indication: not an answer.
+  if (DB_TYPE(mp) == M_PROTO && MBLKL(mp) >= static_cast<ptrdiff_t>(sizeof(t_uscalar_t))) {
+    t_uscalar_t prim;
+    std::memcpy(&prim, mp->b_rptr, sizeof(prim));
+    if (prim == DL_UNITDATA_IND || prim == DL_UDERROR_IND || prim == DL_NOTIFY_IND) {
+      freemsg(mp);
+      return 0;
+    }
+  }
   PlumbAnswer(ip, ifp, WR(q), mp);
   return 0;
 }
