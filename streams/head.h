@@ -396,6 +396,9 @@ class StreamHead {
   // Reserves an inline record of n bytes (without mu_): the place to copy them to, with the
   // spin lock held, or nullptr if the inbox cannot take them now (the locked way then).
   unsigned char* InboxReserveBytes(size_t n);
+  unsigned char* InboxReserve(uint32_t kind, uint32_t len, size_t need, int64_t charge,
+                              uint32_t want);
+  bool CopyIntoInbox(const iovec*& iov, int& iovcnt, size_t& off, size_t n, Arrival* a);
   unsigned char* InboxRoom(size_t need, int64_t charge, uint32_t want, uint64_t* end);
   Arrival InboxPublishLocked();  // after the copy: publishes the record, drops the spin lock
   // The consumer (mu_ held): the next record's data, if a read may copy it out where it is:

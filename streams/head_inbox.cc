@@ -40,11 +40,21 @@ int64_t Charge(const mblk_t* mp) {
   return static_cast<int64_t>(std::max(bytes, blocks));
 }
 
+RecHeader HeaderAt(const unsigned char* ring, uint32_t size, uint64_t at) {
+  RecHeader h;
+  std::memcpy(&h, ring + (at & (size - 1)), sizeof(h));
+  return h;
+}
+const unsigned char* BodyAt(const unsigned char* ring, uint32_t size, uint64_t at) {
+  return ring + (at & (size - 1)) + kRecHeader;
+}
+mblk_t* MsgAt(const unsigned char* ring, uint32_t size, uint64_t at) {
+  mblk_t* mp;
+  std::memcpy(&mp, BodyAt(ring, size, at), sizeof(mp));
+  return mp;
+}
 // How far ahead of the record it reads a reader asks for the ring's lines.
 constexpr uint64_t kReadAhead = 256;
-
-RecHeader HeaderAt(const unsigned char* ring, uint32_t size, uint64_t at);
-mblk_t* MsgAt(const unsigned char* ring, uint32_t size, uint64_t at);
 
 // How many records ahead a splice asks for the messages it is about to queue.
 constexpr uint64_t kSpliceAhead = 4;
@@ -59,19 +69,6 @@ void PrefetchMsgAhead(const unsigned char* ring, uint32_t size, uint64_t at, uin
   PrefetchForWrite(p + 128);
 }
 
-RecHeader HeaderAt(const unsigned char* ring, uint32_t size, uint64_t at) {
-  RecHeader h;
-  std::memcpy(&h, ring + (at & (size - 1)), sizeof(h));
-  return h;
-}
-const unsigned char* BodyAt(const unsigned char* ring, uint32_t size, uint64_t at) {
-  return ring + (at & (size - 1)) + kRecHeader;
-}
-mblk_t* MsgAt(const unsigned char* ring, uint32_t size, uint64_t at) {
-  mblk_t* mp;
-  std::memcpy(&mp, BodyAt(ring, size, at), sizeof(mp));
-  return mp;
-}
 // How far the record at hand reaches: to the next record's index.
 size_t RecordBytes(const RecHeader& h) {
   switch (h.kind) {
@@ -169,36 +166,34 @@ bool StreamHead::TryInbox(mblk_t* mp, Arrival* a) {
   }
   const int64_t charge = Charge(mp);
   if (charge > UINT32_MAX) return false;
-  inbox_.Lock();
-  // Signals wanted: the locked way, which raises them. Looked at under the inbox lock, which
-  // UpdateNotifyLocked takes after turning it on, so no message slips in unsignalled after.
-  uint64_t end;
-  unsigned char* rec = notify_slow_.load(std::memory_order_relaxed)
-                           ? nullptr
-                           : InboxRoom(kMsgRecord, charge, kInboxSmall, &end);
-  if (rec == nullptr) {
-    inbox_.Unlock();
-    return false;
-  }
-  RecHeader h{static_cast<uint32_t>(charge), kMsg};
-  std::memcpy(rec, &h, sizeof(h));
-  std::memcpy(rec + kRecHeader, &mp, sizeof(mp));
-  inbox_.reserved_end = end;
+  unsigned char* body =
+      InboxReserve(kMsg, static_cast<uint32_t>(charge), kMsgRecord, charge, kInboxSmall);
+  if (body == nullptr) return false;
+  std::memcpy(body, &mp, sizeof(mp));  // the inbox's now, then the read queue's
   *a = InboxPublishLocked();
   return true;
 }
 
 unsigned char* StreamHead::InboxReserveBytes(size_t n) {
+  return InboxReserve(kBytes, static_cast<uint32_t>(n), BytesRecord(n), static_cast<int64_t>(n),
+                      kInboxLarge);
+}
+
+// Takes the spin lock and writes the header of a record of `need` bytes (see InboxRoom); returns
+// its body, with the lock held until InboxPublishLocked, or nullptr with the lock let go.
+unsigned char* StreamHead::InboxReserve(uint32_t kind, uint32_t len, size_t need, int64_t charge,
+                                        uint32_t want) {
   inbox_.Lock();
+  // Signals wanted: the locked way, which raises them. Looked at under the inbox lock, which
+  // UpdateNotifyLocked takes after turning it on, so no message slips in unsignalled after.
   uint64_t end;
-  unsigned char* rec = notify_slow_.load(std::memory_order_relaxed)
-                           ? nullptr
-                           : InboxRoom(BytesRecord(n), static_cast<int64_t>(n), kInboxLarge, &end);
+  unsigned char* rec =
+      notify_slow_.load(std::memory_order_relaxed) ? nullptr : InboxRoom(need, charge, want, &end);
   if (rec == nullptr) {
     inbox_.Unlock();
     return nullptr;
   }
-  RecHeader h{static_cast<uint32_t>(n), kBytes};
+  RecHeader h{len, kind};
   std::memcpy(rec, &h, sizeof(h));
   inbox_.reserved_end = end;
   return rec + kRecHeader;

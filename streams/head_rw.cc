@@ -201,11 +201,21 @@ bool StreamHead::WriteDirect(const iovec* iov, int iovcnt, size_t n) {
   if (peer == nullptr || !bcanputnext(stream_->head_wq(), 0) || HasBadBuffer(iov, iovcnt)) {
     return false;
   }
-  unsigned char* dst = peer->InboxReserveBytes(n);
-  if (dst == nullptr) return false;
   size_t off = 0;
+  Arrival a;
+  if (!peer->CopyIntoInbox(iov, iovcnt, off, n, &a)) return false;
+  peer->InboxArrived(a);
+  return true;
+}
+
+// n bytes of the caller's buffers (from iov/off, which move past them) into this head's inbox as
+// one record: false if it cannot take them now. *a: for InboxArrived, once the caller's locks go.
+bool StreamHead::CopyIntoInbox(const iovec*& iov, int& iovcnt, size_t& off, size_t n,
+                               Arrival* a) {
+  unsigned char* dst = InboxReserveBytes(n);
+  if (dst == nullptr) return false;
   GatherIov(iov, iovcnt, off, dst, n);
-  peer->InboxArrived(peer->InboxPublishLocked());
+  *a = InboxPublishLocked();
   return true;
 }
 
@@ -246,9 +256,7 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
     if (StreamHead* peer = InlinePeer(n)) {
       // Straight into the other end's inbox: no message is made unless something there needs
       // one (head_inbox.cc); what its reader sees is the same.
-      if (unsigned char* dst = peer->InboxReserveBytes(n)) {
-        GatherIov(iov, iovcnt, off, dst, n);
-        const Arrival a = peer->InboxPublishLocked();
+      if (Arrival a; peer->CopyIntoInbox(iov, iovcnt, off, n, &a)) {
         resid -= n;
         *done += static_cast<ssize_t>(n);
         first = false;
