@@ -6,6 +6,7 @@
 // producer/consumer pairs cannot hoard memory. A thread's cache is returned when it exits.
 #include <pthread.h>
 
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -40,7 +41,7 @@ inline int ClassFor(size_t size) {
   return cls < kNumSizeClasses ? cls : -1;
 }
 
-size_t ObjectBytes(int cache) {
+constexpr size_t ObjectBytes(int cache) {
   if (cache < kNumSizeClasses) return kChunkHeader + kClassSize[cache];
   if (cache == kEsbClass) return kChunkHeader;
   return sizeof(mblk_t);
@@ -136,14 +137,19 @@ Depot* Depots() {
   return d;
 }
 
-size_t CacheLimit(int cache) {
-  size_t limit = kCacheBytes / ObjectBytes(cache);
-  if (limit > kMaxCachedPerClass) limit = kMaxCachedPerClass;
-  if (limit < 2 * kBatch) limit = 2 * kBatch;
-  return limit;
-}
+// How many objects of a class a thread keeps. A table, not a division: every free asks.
+constexpr std::array<uint32_t, kNumCaches> kCacheLimit = [] {
+  std::array<uint32_t, kNumCaches> t{};
+  for (int c = 0; c < kNumCaches; c++) {
+    size_t limit = kCacheBytes / ObjectBytes(c);
+    if (limit > kMaxCachedPerClass) limit = kMaxCachedPerClass;
+    if (limit < 2 * kBatch) limit = 2 * kBatch;
+    t[c] = static_cast<uint32_t>(limit);
+  }
+  return t;
+}();
 
-void* CacheGet(int cache) {
+[[gnu::always_inline]] inline void* CacheGet(int cache) {
   if (!t_cache_dead) {
     ThreadCache& tc = t_cache;
     if (tc.head[cache] == nullptr) {
@@ -172,7 +178,7 @@ void* CacheGet(int cache) {
   return std::aligned_alloc(64, (ObjectBytes(cache) + 63) & ~size_t{63});
 }
 
-void CachePut(int cache, void* p) {
+[[gnu::always_inline]] inline void CachePut(int cache, void* p) {
   if (t_cache_dead) {
     std::free(p);
     return;
@@ -182,7 +188,7 @@ void CachePut(int cache, void* p) {
   n->next = tc.head[cache];
   tc.head[cache] = n;
   tc.count[cache]++;
-  if (tc.count[cache] < CacheLimit(cache)) return;
+  if (tc.count[cache] < kCacheLimit[cache]) return;
   // Full: a batch off the top goes to the depot (or, if that is full too, to the system).
   Batch b{tc.head[cache], kBatch};
   FreeNode* last = b.head;
@@ -206,7 +212,6 @@ void CachePut(int cache, void* p) {
 }
 
 // ---- fault injection ----
-std::atomic<bool> g_faults_on{false};
 std::atomic<uint64_t> g_fail_every{0};
 std::atomic<size_t> g_fail_at_least{0};
 std::atomic<uint64_t> g_alloc_seq{0};
@@ -217,7 +222,7 @@ void UpdateFaultsOn() {
 }
 
 // Initialises a fresh chunk whose embedded mblk_t and data block are both in use.
-mblk_t* InitChunk(Chunk* c, unsigned char cls, unsigned char* base, size_t size) {
+[[gnu::always_inline]] inline mblk_t* InitChunk(Chunk* c, unsigned char cls, unsigned char* base, size_t size) {
   mblk_t* mp = &c->mb;
   dblk_t* db = &c->db;
   mp->b_next = mp->b_prev = mp->b_cont = nullptr;
@@ -261,7 +266,6 @@ bool AllocShouldFail(size_t size) {
   return fail;
 }
 
-bool AllocFaultsOn() { return g_faults_on.load(std::memory_order_relaxed); }
 
 void CountMblk(int delta) {
   if (!t_cache_dead) Bump(t_cache.mblks, delta);
@@ -325,7 +329,7 @@ uint64_t HashData(const dblk_t* db) {
 using namespace internal;
 
 mblk_t* allocb(size_t size, unsigned int /*pri*/) {
-  if (AllocShouldFail(size)) return nullptr;
+  if (AllocFaultsOn() && AllocShouldFail(size)) return nullptr;
   int cls = ClassFor(size);
   Chunk* c;
   unsigned char db_class;

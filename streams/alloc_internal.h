@@ -2,6 +2,7 @@
 // the bufcall registry's hook for qbufcall.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -35,7 +36,9 @@ void ReleaseBareMblk(mblk_t* mp);
 void ReleaseChunkHold(Chunk* c);     // drop one hold; recycles the chunk at zero
 void ReleaseChunkNow(Chunk* c);      // the caller knows it held the only two holds
 bool AllocShouldFail(size_t size);   // fault injection, counted
-bool AllocFaultsOn();                // any fault-injection rule is set
+// Any fault-injection rule is set: inline, as every write asks.
+inline std::atomic<bool> g_faults_on{false};
+inline bool AllocFaultsOn() { return g_faults_on.load(std::memory_order_relaxed); }
 
 // Debug-build helpers for the shared-block rule.
 uint64_t HashData(const dblk_t* db);

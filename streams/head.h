@@ -278,11 +278,14 @@ class StreamHead {
   bool ReadInboxLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t& resid, ssize_t* done,
                        bool& copied);
 
-  // Write helpers. The first three need a claim, not mu_ (they read its atomic state).
+  // Write helpers. They need a claim, not mu_ (they read its atomic state).
   bool WriteDirect(const iovec* iov, int iovcnt, size_t n);
   StreamHead* InlinePeer(size_t n);
   void PacketSizes(ssize_t* rmin, ssize_t* rmax);
-  mblk_t* MakeDataLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t count);
+  mblk_t* MakeData(const iovec*& iov, int& iovcnt, size_t& off, size_t count);
+  size_t DataAllocSize(size_t n) const {
+    return wroff_.load(std::memory_order_relaxed) + n + tail_.load(std::memory_order_relaxed);
+  }
   // Sends mp down (consumes it); with SO_REPLY, an M_DATA waits for its M_REPLY. last: the
   // caller returns next, and l may come back unlocked.
   int SendDownLocked(std::unique_lock<Mutex>& l, Call& call, mblk_t* mp, bool last);
@@ -442,7 +445,7 @@ class StreamHead {
   int rerror_ = 0;
   int werror_ = 0;
   bool strderr_ = false;   // a read error is set
-  // What a pipe's direct write looks at without mu_ (WriteDirect) is atomic; changed under mu_.
+  // What a direct write looks at without mu_ (WriteDirect) is atomic; changed under mu_.
   std::atomic<bool> stwrerr_ = false;  // a write error is set
   std::atomic<bool> strhup_ = false;   // hung up
   bool peer_gone_ = false;  // ... by a pipe's or FIFO's other side going (MSGPEERGONE)
@@ -453,8 +456,8 @@ class StreamHead {
   bool orphaned_ = false;
   bool closing_ = false;
   bool closed_ = false;
-  size_t wroff_ = 0;
-  size_t tail_ = 0;
+  std::atomic<size_t> wroff_ = 0;
+  std::atomic<size_t> tail_ = 0;
   std::atomic<ssize_t> maxblk_ = INFPSZ;
   bool mread_ = false;
   bool ndelon_ = false;

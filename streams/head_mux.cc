@@ -309,7 +309,7 @@ int StreamHead::IoctlFdinsert(strfdinsert* fi, int fflag) {
   const iovec* vp = &v;
   int cnt = 1;
   size_t off = 0;
-  mblk_t* dp = MakeDataLocked(vp, cnt, off, static_cast<size_t>(size));
+  mblk_t* dp = MakeData(vp, cnt, off, static_cast<size_t>(size));
   if (dp == nullptr) return ENOSR;
   mp->b_cont = dp;
   return SendDownLocked(l, call, mp.release(), /*last=*/true);

@@ -101,19 +101,22 @@ void StreamHead::PacketSizes(ssize_t* rmin, ssize_t* rmax) {
 
 // ---- building messages (strmakedata) ----
 
-mblk_t* StreamHead::MakeDataLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t count) {
+mblk_t* StreamHead::MakeData(const iovec*& iov, int& iovcnt, size_t& off, size_t count) {
   mblk_t* head = nullptr;
   mblk_t** tailp = &head;
-  size_t blk = maxblk_ == INFPSZ || maxblk_ <= 0 ? count : static_cast<size_t>(maxblk_);
+  const ssize_t maxblk = maxblk_.load(std::memory_order_relaxed);
+  const size_t wroff = wroff_.load(std::memory_order_relaxed);
+  const size_t tail = tail_.load(std::memory_order_relaxed);
+  size_t blk = maxblk == INFPSZ || maxblk <= 0 ? count : static_cast<size_t>(maxblk);
   if (blk == 0) blk = count;
   do {
     size_t n = std::min(count, blk);
-    mblk_t* bp = allocb(wroff_ + n + tail_);
+    mblk_t* bp = allocb(wroff + n + tail);
     if (bp == nullptr) {
       freemsg(head);
       return nullptr;
     }
-    bp->b_rptr += wroff_;  // headroom for the headers of the layers below
+    bp->b_rptr += wroff;  // headroom for the headers of the layers below
     bp->b_wptr = bp->b_rptr;
     GatherIov(iov, iovcnt, off, bp->b_wptr, n);
     bp->b_wptr += n;
@@ -173,7 +176,7 @@ StreamHead* StreamHead::InlinePeer(size_t n) {
   if (n == 0 || n > kInboxInlineMax || so_reply_ || delim_ || internal::AllocFaultsOn()) {
     return nullptr;
   }
-  const ssize_t maxblk = maxblk_;
+  const ssize_t maxblk = maxblk_.load(std::memory_order_relaxed);
   if (maxblk != INFPSZ && maxblk > 0 && static_cast<size_t>(maxblk) < n) return nullptr;
   queue_t* wq = stream_->head_wq();
   queue_t* nq = is_pipe_ ? stream_->PipePeerTop() : nullptr;
@@ -186,25 +189,36 @@ StreamHead* StreamHead::InlinePeer(size_t n) {
 
 // ---- write(2) ----
 
-// A pipe end's whole write of up to kInboxInlineMax bytes, copied into the other end's inbox
-// without this head's lock: what the locked way below would do when it would neither fail, wait
-// nor split the write. Anything else (an error or hangup set, a linked stream, packet sizes
-// that refuse n, flow control, a bad buffer, a full inbox) returns false, and the locked way
-// runs from its start. The state looked at is atomic; a change racing the write (an M_ERROR
-// arriving) orders after it, as it would if it had come a moment later.
+// A write that is one packet and need not wait, done without this head's lock: what the locked
+// way below would do when it would neither fail, wait nor split the write, as illumos's
+// strwrite drops sd_lock before it copies and sends. On a pipe with nothing pushed the bytes go
+// straight into the other end's inbox (InlinePeer); otherwise the message is made and sent down.
+// Anything else (no bytes, an error or hangup set, a linked stream, SO_REPLY, packet sizes that
+// refuse n, flow control, a bad buffer, a full inbox, no memory) returns false having sent
+// nothing, and the locked way runs from its start. Not while allocations are failed on purpose:
+// a test of that wants the locked way's waits and errors. The state looked at is atomic; a
+// change racing the write (an M_ERROR arriving, an M_SETOPTS) orders after it, as it would if it
+// had come a moment later.
 bool StreamHead::WriteDirect(const iovec* iov, int iovcnt, size_t n) {
-  if (strhup_ || stwrerr_ || linked_) return false;
+  if (n == 0 || strhup_ || stwrerr_ || linked_ || so_reply_ || internal::AllocFaultsOn()) {
+    return false;
+  }
   ssize_t rmin, rmax;
   PacketSizes(&rmin, &rmax);
   if (static_cast<ssize_t>(n) > rmax || static_cast<ssize_t>(n) < rmin) return false;
-  StreamHead* peer = InlinePeer(n);
-  if (peer == nullptr || !bcanputnext(stream_->head_wq(), 0) || HasBadBuffer(iov, iovcnt)) {
-    return false;
-  }
+  queue_t* wq = stream_->head_wq();
+  if (!bcanputnext(wq, 0) || HasBadBuffer(iov, iovcnt)) return false;
   size_t off = 0;
-  Arrival a;
-  if (!peer->CopyIntoInbox(iov, iovcnt, off, n, &a)) return false;
-  peer->InboxArrived(a);
+  if (StreamHead* peer = InlinePeer(n)) {
+    Arrival a;
+    if (!peer->CopyIntoInbox(iov, iovcnt, off, n, &a)) return false;
+    peer->InboxArrived(a);
+    return true;
+  }
+  mblk_t* mp = MakeData(iov, iovcnt, off, n);
+  if (mp == nullptr) return false;
+  if (delim_.load(std::memory_order_relaxed)) mp->b_flag |= MSGDELIM;
+  putnext(wq, mp);
   return true;
 }
 
@@ -271,13 +285,13 @@ int StreamHead::Write(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
     const iovec* save_iov = iov;
     int save_cnt = iovcnt;
     size_t save_off = off;
-    mblk_t* mp = MakeDataLocked(iov, iovcnt, off, n);
+    mblk_t* mp = MakeData(iov, iovcnt, off, n);
     if (mp == nullptr) {
       iov = save_iov;
       iovcnt = save_cnt;
       off = save_off;
       if (NonBlocking(fflag)) return first ? EAGAIN : 0;
-      int e = WaitForMemoryLocked(l, call, wroff_ + n + tail_, seen);
+      int e = WaitForMemoryLocked(l, call, DataAllocSize(n), seen);
       if (e != 0) return first ? e : 0;
       continue;
     }
@@ -777,12 +791,12 @@ int StreamHead::PutMsg(const strbuf* ctl, const strbuf* data, int band, int flag
       const iovec* vp = &v;
       int cnt = 1;
       size_t off = 0;
-      mblk_t* dp = MakeDataLocked(vp, cnt, off, static_cast<size_t>(data_len));
+      mblk_t* dp = MakeData(vp, cnt, off, static_cast<size_t>(data_len));
       if (dp == nullptr) {
         freemsg(mp);
         if (NonBlocking(fflag)) return EAGAIN;
         int e =
-            WaitForMemoryLocked(l, call, wroff_ + static_cast<size_t>(data_len) + tail_, seen);
+            WaitForMemoryLocked(l, call, DataAllocSize(static_cast<size_t>(data_len)), seen);
         if (e != 0) return e;
         continue;
       }

@@ -263,7 +263,9 @@ void put(queue_t* q, mblk_t* mp) {
 namespace {
 // putnext() off the end of a stream. A driver must qreply() instead; the write side of a pipe
 // end whose other end has closed has no next queue, and what reaches it is dropped.
-void PutOffTheEnd([[maybe_unused]] queue_t* q, mblk_t* mp) {
+// Both are kept out of line so putnext's own way stays a leaf that jumps to the next put
+// procedure without a frame of its own.
+[[gnu::noinline]] void PutOffTheEnd([[maybe_unused]] queue_t* q, mblk_t* mp) {
   STREAMS_RULE(q->q_stream == nullptr || !q->q_stream->has_driver(),
                "putnext() needs a next queue",
                "putnext() from the last queue of a stream; a driver uses qreply()");
@@ -273,7 +275,7 @@ void PutOffTheEnd([[maybe_unused]] queue_t* q, mblk_t* mp) {
 // A putnext() from a stream this thread holds no claim on (a multiplexor routing between its
 // upper and lower streams, a driver handing over to another stack): claim q's stream first, then
 // read q_next, so a module pushed or popped there meanwhile is either wholly in the way or gone.
-void PutAcross(queue_t* q, mblk_t* mp) {
+[[gnu::noinline]] void PutAcross(queue_t* q, mblk_t* mp) {
   StreamClaim claim(q->q_stream);
   queue_t* nq = q->q_next;
   if (nq == nullptr) {

@@ -68,6 +68,8 @@ Stream::Stream(Scheduler* scheduler, const streamtab* head, void* head_ptr, Stre
   QueuePair* hp = NewPair(head, nullptr, head_ptr);
   hp->procs_on = true;
   head_pair_ = hp;
+  head_rq_ = &hp->rq;
+  head_wq_ = &hp->wq;
   pairs_.push_back(hp);
   Relink();
 }
@@ -171,8 +173,6 @@ void Stream::FreePair(QueuePair* pair) {
   delete pair;
 }
 
-queue_t* Stream::head_rq() const { return &head_pair_->rq; }
-queue_t* Stream::head_wq() const { return &head_pair_->wq; }
 queue_t* Stream::driver_wq() const {
   std::lock_guard<std::mutex> l(pairs_mu_);
   return has_driver_ ? &pairs_.back()->wq : nullptr;

@@ -103,8 +103,8 @@ class Stream {
   // state of its stack (Domain::context()).
   Domain* domain() const { return domain_; }
   void set_domain(Domain* d) { domain_ = d; }
-  queue_t* head_rq() const;
-  queue_t* head_wq() const;
+  queue_t* head_rq() const { return head_rq_; }
+  queue_t* head_wq() const { return head_wq_; }
   // For a pipe end with nothing pushed on either end: the queue its write side's data reaches
   // unchanged after the pipe's meeting point (the other end's head read queue); else nullptr.
   // The caller holds a claim.
@@ -160,6 +160,8 @@ class Stream {
   // pairs_.front() for the stream's life, read without pairs_mu_ or a claim (a push may move
   // the vector's storage under a head operation that holds neither).
   internal::QueuePair* head_pair_ = nullptr;
+  queue_t* head_rq_ = nullptr;  // head_pair_'s queues, for callers that inline the accessors
+  queue_t* head_wq_ = nullptr;
   bool has_driver_ = false;
   // The other end of a pipe. Set and cleared under both ends' pairs_mu_ within a plumbing
   // change of their shared group (so both ends' closes, racing, untwist once).
