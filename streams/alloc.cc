@@ -178,17 +178,18 @@ constexpr std::array<uint32_t, kNumCaches> kCacheLimit = [] {
   return std::aligned_alloc(64, (ObjectBytes(cache) + 63) & ~size_t{63});
 }
 
-[[gnu::always_inline]] inline void CachePut(int cache, void* p) {
-  if (t_cache_dead) {
-    std::free(p);
-    return;
-  }
-  ThreadCache& tc = t_cache;
+void CacheOverflow(ThreadCache& tc, int cache);
+
+// Into this thread's cache (alive), a batch going to the depot when it is full.
+[[gnu::always_inline]] inline void CachePutTo(ThreadCache& tc, int cache, void* p) {
   auto* n = static_cast<FreeNode*>(p);
   n->next = tc.head[cache];
   tc.head[cache] = n;
   tc.count[cache]++;
-  if (tc.count[cache] < kCacheLimit[cache]) return;
+  if (tc.count[cache] >= kCacheLimit[cache]) [[unlikely]] CacheOverflow(tc, cache);
+}
+
+[[gnu::noinline]] void CacheOverflow(ThreadCache& tc, int cache) {
   // Full: a batch off the top goes to the depot (or, if that is full too, to the system).
   Batch b{tc.head[cache], kBatch};
   FreeNode* last = b.head;
@@ -209,6 +210,14 @@ constexpr std::array<uint32_t, kNumCaches> kCacheLimit = [] {
     std::free(b.head);
     b.head = next;
   }
+}
+
+[[gnu::always_inline]] inline void CachePut(int cache, void* p) {
+  if (t_cache_dead) {
+    std::free(p);
+    return;
+  }
+  CachePutTo(t_cache, cache, p);
 }
 
 // ---- fault injection ----
@@ -294,13 +303,18 @@ void ReleaseBareMblk(mblk_t* mp) {
 }
 
 void ReleaseChunkNow(Chunk* c) {
-  CountMblk(-1);
-  CountDblk(-1);
-  unsigned char cls = c->db.db_class;
-  if (cls == kLargeClass) {
-    std::free(c);
+  const unsigned char cls = c->db.db_class;
+  if (!t_cache_dead) [[likely]] {
+    ThreadCache& tc = t_cache;  // one look at the thread's cache for the counts and the put
+    Bump(tc.mblks, -1);
+    Bump(tc.dblks, -1);
+    if (cls == kLargeClass) {
+      std::free(c);
+    } else {
+      CachePutTo(tc, cls, c);
+    }
   } else {
-    CachePut(cls, c);
+    std::free(c);
   }
   if (g_pending_bufcalls.load(std::memory_order_relaxed) > 0) BufcallMemoryAvailable();
 }

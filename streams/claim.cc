@@ -16,8 +16,6 @@ bool HoldsAlready(const ThreadRecord& r, ClaimGroup* g) {
   return false;
 }
 
-// A slot being filled (Claim): not a group, not empty.
-ClaimGroup* const kFilling = reinterpret_cast<ClaimGroup*>(alignof(ClaimGroup));
 
 void SetInnermost(const ThreadRecord& r) {
   t_claim_group = r.depth > 0 ? r.held[r.depth - 1].load(std::memory_order_relaxed) : nullptr;
@@ -59,7 +57,7 @@ std::shared_ptr<ClaimGroup> ClaimGroup::Make() {
 
 // ---- claims ----
 
-void ClaimGroup::Claim() {
+void ClaimGroup::ClaimSlow() {
   ThreadRecord& r = ThisThread();
   STREAMS_RULE(r.depth < ThreadRecord::kMaxClaims, "stream claims nest a bounded number of times",
                "too many nested stream claims in one thread (a putnext loop across streams?)");
@@ -69,7 +67,7 @@ void ClaimGroup::Claim() {
     // this slot and leaves it empty, one after takes the next, and its release stops popping
     // empty slots at the marked one.
     const int d = r.depth;
-    r.held[d].store(kFilling, std::memory_order_relaxed);
+    r.held[d].store(FillingMark(), std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
     r.depth = d + 1;
     std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -89,7 +87,7 @@ void ClaimGroup::Claim() {
   }
 }
 
-void ClaimGroup::Unclaim() {
+void ClaimGroup::UnclaimSlow() {
   ThreadRecord& r = ThisThread();
   int i = r.depth - 1;
   while (i >= 0 && r.held[i].load(std::memory_order_relaxed) != this) i--;
@@ -101,10 +99,12 @@ void ClaimGroup::Unclaim() {
   r.held[i].store(nullptr, std::memory_order_release);
   while (r.depth > 0 && r.held[r.depth - 1].load(std::memory_order_relaxed) == nullptr) r.depth--;
   SetInnermost(r);
-  if (plumbing_.load(std::memory_order_seq_cst)) {
-    std::lock_guard<std::mutex> l(claim_mu_);
-    claim_cv_.notify_all();
-  }
+  if (plumbing_.load(std::memory_order_seq_cst)) NotifyPlumber();
+}
+
+void ClaimGroup::NotifyPlumber() {
+  std::lock_guard<std::mutex> l(claim_mu_);
+  claim_cv_.notify_all();
 }
 
 bool ClaimGroup::HeldAnywhere() {

@@ -25,6 +25,8 @@
 #include <memory>
 #include <mutex>
 
+#include "streams/thread_record.h"
+
 namespace ustreams::internal {
 
 class ClaimGroup {
@@ -32,6 +34,8 @@ class ClaimGroup {
   // A group from the pool (reset), returned to it when the last pointer goes.
   static std::shared_ptr<ClaimGroup> Make();
 
+  // Inline for the usual case, a thread entering from outside (no claim held yet) and leaving;
+  // nested claims and a plumbing change under way take the general way (claim.cc).
   void Claim();
   void Unclaim();
   void BeginPlumbing();
@@ -41,6 +45,9 @@ class ClaimGroup {
   friend struct ClaimPool;
   ClaimGroup() = default;
   bool HeldAnywhere();  // under claim_mu_
+  void ClaimSlow();
+  void UnclaimSlow();
+  void NotifyPlumber();
 
   std::mutex plumb_mu_;  // one plumbing change at a time
   std::atomic<bool> plumbing_{false};
@@ -53,5 +60,44 @@ void ClaimForkInit();
 
 // The innermost claim group this thread holds (putnext's fast check).
 inline thread_local ClaimGroup* t_claim_group __attribute__((tls_model("initial-exec"))) = nullptr;
+
+// A slot being filled (Claim): not a group, not empty.
+inline ClaimGroup* FillingMark() { return reinterpret_cast<ClaimGroup*>(alignof(ClaimGroup)); }
+
+inline void ClaimGroup::Claim() {
+  ThreadRecord* r = t_record;
+  if (r == nullptr || r->depth != 0) [[unlikely]] {
+    ClaimSlow();
+    return;
+  }
+  // As ClaimSlow does at depth 0 (see there): mark, count, fill, then look for a plumber.
+  r->held[0].store(FillingMark(), std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  r->depth = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  r->held[0].store(this, std::memory_order_relaxed);
+  t_claim_group = this;
+  LightFence();  // the slot's store before the flag's load (thread_record.h)
+  if (!plumbing_.load(std::memory_order_acquire)) [[likely]] return;
+  // A plumbing change is under way: step back and take the general way, which waits for it.
+  r->depth = 0;
+  r->held[0].store(nullptr, std::memory_order_seq_cst);
+  t_claim_group = nullptr;
+  ClaimSlow();
+}
+
+inline void ClaimGroup::Unclaim() {
+  ThreadRecord* r = t_record;
+  if (r == nullptr || r->depth != 1 || r->held[0].load(std::memory_order_relaxed) != this)
+      [[unlikely]] {
+    UnclaimSlow();
+    return;
+  }
+  // Release: the work inside the stream is ordered before the slot clears (see UnclaimSlow).
+  r->held[0].store(nullptr, std::memory_order_release);
+  r->depth = 0;
+  t_claim_group = nullptr;
+  if (plumbing_.load(std::memory_order_seq_cst)) [[unlikely]] NotifyPlumber();
+}
 
 }  // namespace ustreams::internal

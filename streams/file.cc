@@ -77,8 +77,10 @@ class SpinLock {
 struct alignas(64) Stripe {
   SpinLock mu;
 };
+// The chunks, apart from the rest of the table: a FileRef reads them with no initialisation
+// guard in the way (constant-initialised).
+constinit std::atomic<Chunk*> g_chunks[kChunks] = {};
 struct Table {
-  std::atomic<Chunk*> chunks[kChunks] = {};
   Stripe stripes[kStripes];
   std::mutex grow_mu;
   // Files whose last reference went while a FileRef still named them (RetireFile).
@@ -122,16 +124,15 @@ Table& T() {
 SpinLock& StripeOf(int fd) { return T().stripes[static_cast<size_t>(fd) % kStripes].mu; }
 
 Chunk* ChunkOf(int fd, bool make) {
-  Table& t = T();
   size_t i = static_cast<size_t>(fd) >> kChunkBits;
   if (i >= kChunks) return nullptr;
-  Chunk* c = t.chunks[i].load(std::memory_order_acquire);
+  Chunk* c = g_chunks[i].load(std::memory_order_acquire);
   if (c != nullptr || !make) return c;
-  std::lock_guard<std::mutex> l(t.grow_mu);
-  c = t.chunks[i].load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> l(T().grow_mu);
+  c = g_chunks[i].load(std::memory_order_relaxed);
   if (c == nullptr) {
     c = new Chunk;
-    t.chunks[i].store(c, std::memory_order_release);
+    g_chunks[i].store(c, std::memory_order_release);
   }
   return c;
 }
@@ -187,10 +188,9 @@ void ForkInit() { (void)T(); }
 int Retired() { return static_cast<int>(g_retired.load(std::memory_order_relaxed)); }
 
 int Count() {
-  Table& t = T();
   int n = 0;
   for (size_t i = 0; i < kChunks; i++) {
-    Chunk* c = t.chunks[i].load(std::memory_order_acquire);
+    Chunk* c = g_chunks[i].load(std::memory_order_acquire);
     if (c == nullptr) continue;
     for (size_t j = 0; j < kChunkSize; j++) {
       int fd = static_cast<int>((i << kChunkBits) | j);

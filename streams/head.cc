@@ -446,11 +446,17 @@ int StreamHead::WaitWritableLocked(std::unique_lock<Mutex>& l, Call& call, int b
 }
 
 void StreamHead::RecvData(queue_t* q, mblk_t* mp) {
-  Events ev;
   if (Arrival a; TryInbox(mp, &a)) {
     InboxArrived(a);
     return;
   }
+  RecvDataLocked(q, mp);
+}
+
+// Kept out of line: RecvData's inbox way is what every data message takes, inlined where
+// HeadRput dispatches.
+[[gnu::noinline]] void StreamHead::RecvDataLocked(queue_t* q, mblk_t* mp) {
+  Events ev;
   {
     std::lock_guard<Mutex> l(mu_);
     bool pcproto = DB_TYPE(mp) == M_PCPROTO;

@@ -258,6 +258,7 @@ class StreamHead {
   static int HeadWsrv(queue_t* q);
   // HeadRput's cases (each consumes mp).
   void RecvData(queue_t* q, mblk_t* mp);
+  void RecvDataLocked(queue_t* q, mblk_t* mp);  // what the inbox did not take: to the read queue
   void RecvSig(queue_t* q, mblk_t* mp, bool now);
   void RecvFlush(queue_t* q, mblk_t* mp);
   void RecvError(queue_t* q, mblk_t* mp);

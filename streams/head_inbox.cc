@@ -159,7 +159,7 @@ bool StreamHead::TryInbox(mblk_t* mp, Arrival* a) {
     if (unsigned char* dst = InboxReserveBytes(n)) {
       std::memcpy(dst, mp->b_rptr, n);
       *a = InboxPublishLocked();
-      freemsg(mp);
+      freeb(mp);  // one block (CopiesAsBytes)
       return true;
     }
     // No room for bytes (a small ring in use): as a message, if it fits.

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <optional>
 
 #include "streams/alloc_internal.h"
 #include "streams/claim.h"
@@ -23,7 +24,16 @@ namespace {
 bool NonBlocking(int fflag) { return (fflag & (O_NONBLOCK | O_NDELAY)) != 0; }
 
 // Copies from an iovec cursor into dst.
-void GatherIov(const iovec*& iov, int& iovcnt, size_t& off, unsigned char* dst, size_t n) {
+[[gnu::always_inline]] inline void GatherIov(const iovec*& iov, int& iovcnt, size_t& off,
+                                             unsigned char* dst, size_t n) {
+  if (n == 0) return;  // iov may be no buffer at all (writev of none)
+  if (n <= iov->iov_len - off && (iovcnt == 1 || n < iov->iov_len - off)) {
+    // All from the buffer at hand (a write(2)'s one buffer), which it does not use up unless
+    // it is the last.
+    std::memcpy(dst, static_cast<const char*>(iov->iov_base) + off, n);
+    off += n;
+    return;
+  }
   while (n > 0) {
     size_t avail = iov->iov_len - off;
     size_t k = std::min(avail, n);
@@ -395,7 +405,8 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   size_t resid = IovRemaining(iov, iovcnt, 0);
   bool copied = false;
   int rc = 0;
-  const absl::Time deadline = DeadlineAfter(read_timeout_);
+  // Computed at the first wait (nothing before it moves the clock): most reads never wait.
+  std::optional<absl::Time> deadline;
   // M_READ goes down once per wait for data: again only after data came (the head's waits are
   // shared, so a wake-up for an ioctl or a back-enable is no new read).
   bool mread_sent = false;
@@ -432,7 +443,8 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
         if (!ndelon_) rc = EAGAIN;
         break;
       }
-      int e = WaitLocked(l, call, deadline);
+      if (!deadline) deadline = DeadlineAfter(read_timeout_);
+      int e = WaitLocked(l, call, *deadline);
       if (e == 0) e = GetErrLocked(kErrRead | kErrPlex, false);
       if (e != 0) {
         if (!copied) rc = e;

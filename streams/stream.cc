@@ -310,9 +310,13 @@ int TwistRput(queue_t* q, mblk_t* mp) {
   return 0;
 }
 module_info twist_info{0, "pipe", 0, INFPSZ, 0, 0};
-qinit twist_rinit{TwistRput, nullptr, nullptr, nullptr, nullptr, &twist_info, nullptr};
-qinit twist_winit{TwistWput, nullptr, nullptr, nullptr, nullptr, &twist_info, nullptr};
-streamtab twist_tab{&twist_rinit, &twist_winit, nullptr, nullptr};
+}  // namespace
+namespace internal {
+qinit g_twist_rinit{TwistRput, nullptr, nullptr, nullptr, nullptr, &twist_info, nullptr};
+qinit g_twist_winit{TwistWput, nullptr, nullptr, nullptr, nullptr, &twist_info, nullptr};
+}  // namespace internal
+namespace {
+streamtab twist_tab{&internal::g_twist_rinit, &internal::g_twist_winit, nullptr, nullptr};
 const fmodsw* TwistSw() {
   static const fmodsw* sw = [] {
     auto* f = new fmodsw;
@@ -342,14 +346,6 @@ void Stream::Twist(Stream* a, Stream* b) {
     b->peer_ = a;
   }
   a->Relink();
-}
-
-queue_t* Stream::PipePeerTop() const {
-  queue_t* down = head_wq()->q_next;
-  if (down == nullptr || down->q_qinfo != &twist_winit) return nullptr;
-  queue_t* across = down->q_next;
-  if (across == nullptr || across->q_qinfo != &twist_rinit) return nullptr;
-  return across->q_next;
 }
 
 bool Stream::has_driver() const {

@@ -40,6 +40,12 @@
 
 namespace ustreams {
 
+namespace internal {
+// The pipe's meeting point (Twist): its queues' qinits, which PipePeerTop recognises.
+extern qinit g_twist_rinit;
+extern qinit g_twist_winit;
+}  // namespace internal
+
 class Scheduler;
 class Domain;
 
@@ -108,7 +114,13 @@ class Stream {
   // For a pipe end with nothing pushed on either end: the queue its write side's data reaches
   // unchanged after the pipe's meeting point (the other end's head read queue); else nullptr.
   // The caller holds a claim.
-  queue_t* PipePeerTop() const;
+  queue_t* PipePeerTop() const {
+    queue_t* down = head_wq()->q_next;
+    if (down == nullptr || down->q_qinfo != &internal::g_twist_winit) return nullptr;
+    queue_t* across = down->q_next;
+    if (across == nullptr || across->q_qinfo != &internal::g_twist_rinit) return nullptr;
+    return across->q_next;
+  }
   queue_t* driver_wq() const;  // nullptr before OpenDriver
   const fmodsw* driver() const;  // nullptr before OpenDriver
   std::string DriverName() const;  // "" without a driver
