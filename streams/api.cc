@@ -68,7 +68,7 @@ int CheckIov(const struct iovec* iov, int iovcnt) {
   return 0;
 }
 
-ssize_t DoRead(File* f, const struct iovec* iov, int iovcnt) {
+[[gnu::always_inline]] inline ssize_t DoRead(File* f, const struct iovec* iov, int iovcnt) {
   if (!CanRead(*f)) return Fail(EBADF);
   ssize_t done = 0;
   int e = f->head()->Read(iov, iovcnt, f->flags(), &done);
@@ -77,7 +77,7 @@ ssize_t DoRead(File* f, const struct iovec* iov, int iovcnt) {
   return done;
 }
 
-ssize_t DoWrite(File* f, const struct iovec* iov, int iovcnt) {
+[[gnu::always_inline]] inline ssize_t DoWrite(File* f, const struct iovec* iov, int iovcnt) {
   if (!CanWrite(*f)) return Fail(EBADF);
   ssize_t done = 0;
   int e = f->head()->Write(iov, iovcnt, f->flags(), &done);

@@ -45,9 +45,9 @@ namespace {
 // FileRef reads with no lock at all. The locks are spin locks: a lookup holds one for a
 // shared_ptr copy, a few nanoseconds; a close holds it across close(2), and a lookup meeting
 // that yields while it waits.
-constexpr int kChunkBits = 10;
-constexpr size_t kChunkSize = size_t{1} << kChunkBits;
-constexpr size_t kChunks = 1024;  // descriptors below 1 Mi
+using detail::kChunkBits;
+using detail::kChunks;
+using detail::kChunkSize;
 constexpr size_t kStripes = 16;  // few enough to hold them all across fork()
 
 struct Chunk {
@@ -87,8 +87,7 @@ struct Table {
   std::mutex retired_mu;
   std::vector<File*> retired;
 };
-// How many files are retired: what a FileRef's end looks at, with no lock.
-std::atomic<size_t> g_retired{0};
+using detail::g_retired;
 // Set in a fork()ed child that inherited retired files (see ~FileRef).
 std::atomic<bool> g_sweep_after_fork{false};
 
@@ -133,6 +132,7 @@ Chunk* ChunkOf(int fd, bool make) {
   if (c == nullptr) {
     c = new Chunk;
     g_chunks[i].store(c, std::memory_order_release);
+    detail::g_files[i].store(c->files, std::memory_order_release);
   }
   return c;
 }
@@ -271,24 +271,27 @@ void RetireFile(File* f) {
 
 }  // namespace fdtable
 
-FileRef::FileRef(int fd) {
-  if (fd < 0) return;
-  fdtable::Chunk* c = fdtable::ChunkOf(fd, false);
-  if (c == nullptr) return;
-  std::atomic<File*>& in_table = c->files[static_cast<size_t>(fd) & (fdtable::kChunkSize - 1)];
+void FileRef::Strong(int fd) {
+  strong_ = fdtable::Lookup(fd);
+  file_ = strong_.get();
+}
+
+// The inline constructor's loop, from where it found the table's slot changing (slot -1: the
+// thread has no record yet, or no hazard slot free).
+void FileRef::Settle(int fd, std::atomic<File*>& in_table, int slot, File* named) {
   internal::ThreadRecord& r = internal::ThisThread();
-  const int i = r.hazards;
-  if (i == internal::ThreadRecord::kHazards) {
-    strong_ = fdtable::Lookup(fd);
-    file_ = strong_.get();
-    return;
+  if (slot < 0) {
+    if (r.hazards == internal::ThreadRecord::kHazards) {
+      Strong(fd);
+      return;
+    }
+    slot = r.hazards;
+    r.hazards = slot + 1;
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // a handler's call takes the next slot
   }
-  r.hazards = i + 1;
-  std::atomic_signal_fence(std::memory_order_seq_cst);  // a handler's call takes the next slot
   File* f = in_table.load(std::memory_order_acquire);
-  const File* named = nullptr;  // what the slot has named so far
   for (;;) {
-    r.hazard[i].store(f, std::memory_order_relaxed);
+    r.hazard[slot].store(f, std::memory_order_relaxed);
     internal::LightFence();  // the hazard's store before the table's second look
     // A file the slot named and no longer does may have been retired meanwhile, seen in use by
     // this slot: its reaping is this thread's, as at a FileRef's end.
@@ -303,25 +306,17 @@ FileRef::FileRef(int fd) {
   }
   if (f == nullptr) {
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    r.hazards = i;
+    r.hazards = slot;
     return;
   }
   file_ = f;
-  slot_ = i;
+  slot_ = slot;
 }
 
-FileRef::~FileRef() {
-  if (slot_ < 0) return;
-  internal::ThreadRecord& r = internal::ThisThread();
-  r.hazard[slot_].store(nullptr, std::memory_order_release);  // the call's work before
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  r.hazards = slot_;
-  internal::LightFence();  // the hazard's clearing before the retired count's look
-  if (fdtable::g_retired.load(std::memory_order_relaxed) != 0) {
-    // In a fork()ed child, files retired for threads the child does not have are this
-    // thread's to reap too (once).
-    fdtable::Reap(fdtable::g_sweep_after_fork.exchange(false) ? nullptr : file_);
-  }
+void FileRef::End() {
+  // In a fork()ed child, files retired for threads the child does not have are this thread's
+  // to reap too (once).
+  fdtable::Reap(fdtable::g_sweep_after_fork.exchange(false) ? nullptr : file_);
 }
 
 }  // namespace ustreams

@@ -9,7 +9,10 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <memory>
+
+#include "streams/thread_record.h"
 
 namespace ustreams {
 
@@ -46,6 +49,18 @@ class File {
 // runs at the end of the call that was using it, as Linux runs a file's release when the last
 // system call using it returns. A thread whose hazard slots are all taken (calls nested by signal
 // handlers) falls back to holding a reference.
+namespace fdtable::detail {
+// What a FileRef reads with no lock (file.cc has the rest of the table): for each chunk of
+// kChunkSize descriptors, its slots' plain file addresses, once the chunk is made.
+inline constexpr int kChunkBits = 10;
+inline constexpr size_t kChunkSize = size_t{1} << kChunkBits;
+inline constexpr size_t kChunks = 1024;  // descriptors below 1 Mi
+inline constinit std::atomic<std::atomic<File*>*> g_files[kChunks] = {};
+// How many files are retired: what a FileRef's end looks at, with no lock.
+inline constinit std::atomic<size_t> g_retired{0};
+}  // namespace fdtable::detail
+
+// The usual case is inline (every read and write makes one); the rest is in file.cc.
 class FileRef {
  public:
   explicit FileRef(int fd);
@@ -59,10 +74,57 @@ class FileRef {
   explicit operator bool() const { return file_ != nullptr; }
 
  private:
+  // The table's slot changed while it was looked at: look until it holds still.
+  void Settle(int fd, std::atomic<File*>& in_table, int slot, File* named);
+  void Strong(int fd);  // no hazard slot free: hold a reference instead
+  void End();           // retired files to reap
+
   File* file_ = nullptr;
   int slot_ = -1;                 // the hazard slot, or -1
   std::shared_ptr<File> strong_;  // instead of a slot
 };
+
+inline FileRef::FileRef(int fd) {
+  if (fd < 0) return;
+  const size_t chunk = static_cast<size_t>(fd) >> fdtable::detail::kChunkBits;
+  if (chunk >= fdtable::detail::kChunks) return;
+  std::atomic<File*>* files = fdtable::detail::g_files[chunk].load(std::memory_order_acquire);
+  if (files == nullptr) return;
+  std::atomic<File*>& in_table =
+      files[static_cast<size_t>(fd) & (fdtable::detail::kChunkSize - 1)];
+  internal::ThreadRecord* r = internal::t_record;
+  if (r == nullptr || r->hazards == internal::ThreadRecord::kHazards) [[unlikely]] {
+    Settle(fd, in_table, -1, nullptr);
+    return;
+  }
+  const int i = r->hazards;
+  r->hazards = i + 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // a handler's call takes the next slot
+  File* f = in_table.load(std::memory_order_acquire);
+  r->hazard[i].store(f, std::memory_order_relaxed);
+  internal::LightFence();  // the hazard's store before the table's second look
+  if (in_table.load(std::memory_order_acquire) != f) [[unlikely]] {
+    Settle(fd, in_table, i, f);
+    return;
+  }
+  if (f == nullptr) {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    r->hazards = i;
+    return;
+  }
+  file_ = f;
+  slot_ = i;
+}
+
+inline FileRef::~FileRef() {
+  if (slot_ < 0) return;
+  internal::ThreadRecord& r = *internal::t_record;
+  r.hazard[slot_].store(nullptr, std::memory_order_release);  // the call's work before
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  r.hazards = slot_;
+  internal::LightFence();  // the hazard's clearing before the retired count's look
+  if (fdtable::detail::g_retired.load(std::memory_order_relaxed) != 0) [[unlikely]] End();
+}
 
 namespace fdtable {
 // Makes a new descriptor for f, the lowest free number >= min_fd. Returns it, or -errno.

@@ -52,8 +52,15 @@ bool NonBlocking(int fflag) { return (fflag & (O_NONBLOCK | O_NDELAY)) != 0; }
 }
 
 // Copies src into an iovec cursor; returns how much fitted.
-size_t ScatterIov(const iovec*& iov, int& iovcnt, size_t& off, const unsigned char* src,
-                  size_t n) {
+[[gnu::always_inline]] inline size_t ScatterIov(const iovec*& iov, int& iovcnt, size_t& off,
+                                                const unsigned char* src, size_t n) {
+  if (n == 0) return 0;  // the buffers may be none, or null with no length
+  if (iovcnt == 1 && n <= iov->iov_len - off) {
+    // All into a read(2)'s one buffer.
+    std::memcpy(static_cast<char*>(iov->iov_base) + off, src, n);
+    off += n;
+    return n;
+  }
   size_t done = 0;
   while (n > 0 && iovcnt > 0) {
     size_t room = iov->iov_len - off;
@@ -183,17 +190,17 @@ int StreamHead::SendDownLocked(std::unique_lock<Mutex>& l, Call& call, mblk_t* m
 // reply or delimiter is asked for). Not while allocations are failed on purpose: a test of that
 // wants the write's own allocation to fail.
 StreamHead* StreamHead::InlinePeer(size_t n) {
+  // The plumbing first: with modules pushed, what the write's usual way looks at ends here.
+  queue_t* nq = is_pipe_ ? stream_->PipePeerTop() : nullptr;
+  if (nq == nullptr || nq->q_qinfo->qi_putp != &StreamHead::HeadRput || nq->q_syncq != nullptr ||
+      stream_->head_wq()->q_group != internal::t_claim_group) {
+    return nullptr;
+  }
   if (n == 0 || n > kInboxInlineMax || so_reply_ || delim_ || internal::AllocFaultsOn()) {
     return nullptr;
   }
   const ssize_t maxblk = maxblk_.load(std::memory_order_relaxed);
   if (maxblk != INFPSZ && maxblk > 0 && static_cast<size_t>(maxblk) < n) return nullptr;
-  queue_t* wq = stream_->head_wq();
-  queue_t* nq = is_pipe_ ? stream_->PipePeerTop() : nullptr;
-  if (nq == nullptr || nq->q_qinfo->qi_putp != &StreamHead::HeadRput || nq->q_syncq != nullptr ||
-      wq->q_group != internal::t_claim_group) {
-    return nullptr;
-  }
   return static_cast<StreamHead*>(nq->q_ptr);
 }
 
@@ -209,7 +216,7 @@ StreamHead* StreamHead::InlinePeer(size_t n) {
 // a test of that wants the locked way's waits and errors. The state looked at is atomic; a
 // change racing the write (an M_ERROR arriving, an M_SETOPTS) orders after it, as it would if it
 // had come a moment later.
-bool StreamHead::WriteDirect(const iovec* iov, int iovcnt, size_t n) {
+[[gnu::always_inline]] inline bool StreamHead::WriteDirect(const iovec* iov, int iovcnt, size_t n) {
   if (n == 0 || strhup_ || stwrerr_ || linked_ || so_reply_ || internal::AllocFaultsOn()) {
     return false;
   }
