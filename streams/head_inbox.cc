@@ -15,6 +15,7 @@
 #include "streams/alloc_internal.h"
 #include "streams/cpu.h"
 #include "streams/head.h"
+#include "streams/iov.h"
 
 namespace ustreams {
 
@@ -208,7 +209,7 @@ StreamHead::Arrival StreamHead::InboxPublishLocked() {
   return a;
 }
 
-bool StreamHead::InboxPeekDataLocked(InboxData* d) {
+[[gnu::always_inline]] inline bool StreamHead::InboxPeekDataLocked(InboxData* d) {
   uint64_t h = inbox_.head.load(std::memory_order_relaxed);
   const uint64_t t = inbox_.tail.load(std::memory_order_acquire);
   const unsigned char* ring = inbox_.ring.load(std::memory_order_relaxed);
@@ -242,7 +243,7 @@ bool StreamHead::InboxPeekDataLocked(InboxData* d) {
   return false;
 }
 
-void StreamHead::InboxConsumeLocked(const InboxData& d) {
+[[gnu::always_inline]] inline void StreamHead::InboxConsumeLocked(const InboxData& d) {
   const size_t record = d.mp != nullptr ? kMsgRecord : BytesRecord(d.n);
   inbox_.head.store(inbox_.head.load(std::memory_order_relaxed) + record,
                     std::memory_order_release);
@@ -250,6 +251,25 @@ void StreamHead::InboxConsumeLocked(const InboxData& d) {
                           std::memory_order_release);
   arrivals_++;
   if (d.mp != nullptr) freemsg(d.mp);  // read whole
+}
+
+// Read's direct way: next to the inbox's consumer side, so the two inline into it.
+bool StreamHead::ReadInboxLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t& resid,
+                                 ssize_t* done, bool& copied) {
+  if (delim_ || stream_->head_rq()->q_first != nullptr || internal::HasBadBuffer(iov, iovcnt)) return false;
+  const int mode = rdopt_ & RMODEMASK;
+  InboxData d;
+  while (InboxPeekDataLocked(&d)) {
+    const size_t n = d.n;
+    if (n > resid) return false;
+    internal::ScatterIov(iov, iovcnt, off, d.p, n);
+    InboxConsumeLocked(d);
+    resid -= n;
+    *done += static_cast<ssize_t>(n);
+    copied = true;
+    if (resid == 0 || mode == RMSGD || mode == RMSGN) return true;
+  }
+  return false;
 }
 
 void StreamHead::InboxArrived(const Arrival& a) {

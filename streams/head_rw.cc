@@ -15,87 +15,19 @@
 #include "streams/domain.h"
 #include "streams/head.h"
 #include "streams/scheduler.h"
+#include "streams/iov.h"
 #include "streams/user_addr.h"
 
 namespace ustreams {
 
+using internal::GatherIov;
+using internal::HasBadBuffer;
+using internal::IovRemaining;
+using internal::ScatterIov;
+
 namespace {
 
 bool NonBlocking(int fflag) { return (fflag & (O_NONBLOCK | O_NDELAY)) != 0; }
-
-// Copies from an iovec cursor into dst.
-[[gnu::always_inline]] inline void GatherIov(const iovec*& iov, int& iovcnt, size_t& off,
-                                             unsigned char* dst, size_t n) {
-  if (n == 0) return;  // iov may be no buffer at all (writev of none)
-  if (n <= iov->iov_len - off && (iovcnt == 1 || n < iov->iov_len - off)) {
-    // All from the buffer at hand (a write(2)'s one buffer), which it does not use up unless
-    // it is the last.
-    std::memcpy(dst, static_cast<const char*>(iov->iov_base) + off, n);
-    off += n;
-    return;
-  }
-  while (n > 0) {
-    size_t avail = iov->iov_len - off;
-    size_t k = std::min(avail, n);
-    if (k > 0) std::memcpy(dst, static_cast<const char*>(iov->iov_base) + off, k);
-    dst += k;
-    n -= k;
-    off += k;
-    if (off == iov->iov_len && iovcnt > 1) {
-      ++iov;
-      --iovcnt;
-      off = 0;
-    } else if (k == 0) {
-      break;
-    }
-  }
-}
-
-// Copies src into an iovec cursor; returns how much fitted.
-[[gnu::always_inline]] inline size_t ScatterIov(const iovec*& iov, int& iovcnt, size_t& off,
-                                                const unsigned char* src, size_t n) {
-  if (n == 0) return 0;  // the buffers may be none, or null with no length
-  if (iovcnt == 1 && n <= iov->iov_len - off) {
-    // All into a read(2)'s one buffer.
-    std::memcpy(static_cast<char*>(iov->iov_base) + off, src, n);
-    off += n;
-    return n;
-  }
-  size_t done = 0;
-  while (n > 0 && iovcnt > 0) {
-    size_t room = iov->iov_len - off;
-    if (room == 0) {
-      if (iovcnt == 1) break;
-      ++iov;
-      --iovcnt;
-      off = 0;
-      continue;
-    }
-    size_t k = std::min(room, n);
-    std::memcpy(static_cast<char*>(iov->iov_base) + off, src, k);
-    src += k;
-    n -= k;
-    off += k;
-    done += k;
-  }
-  return done;
-}
-
-// A buffer the call would copy through that cannot be the caller's (user_addr.h): EFAULT,
-// found when the copy would happen, as illumos's copyin/copyout find it, so every check made
-// before the copy (errors, flow control, EAGAIN, end of file) comes first.
-bool HasBadBuffer(const iovec* iov, int iovcnt) {
-  for (int i = 0; i < iovcnt; i++) {
-    if (internal::BadAddress(iov[i].iov_base, iov[i].iov_len)) return true;
-  }
-  return false;
-}
-
-size_t IovRemaining(const iovec* iov, int iovcnt, size_t off) {
-  size_t n = 0;
-  for (int i = 0; i < iovcnt; i++) n += iov[i].iov_len;
-  return n - off;
-}
 
 }  // namespace
 
@@ -376,23 +308,6 @@ void StreamHead::PutBackLocked(mblk_t* mp) {
 // the caller (bytes copied in, one-block M_DATA messages), as the loop in Read would read them
 // off the queue. Stops where the loop has more to do (a record larger than what is left to fill,
 // any other message); returns true when the read is complete.
-bool StreamHead::ReadInboxLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t& resid,
-                                 ssize_t* done, bool& copied) {
-  if (delim_ || stream_->head_rq()->q_first != nullptr || HasBadBuffer(iov, iovcnt)) return false;
-  const int mode = rdopt_ & RMODEMASK;
-  InboxData d;
-  while (InboxPeekDataLocked(&d)) {
-    const size_t n = d.n;
-    if (n > resid) return false;
-    ScatterIov(iov, iovcnt, off, d.p, n);
-    InboxConsumeLocked(d);
-    resid -= n;
-    *done += static_cast<ssize_t>(n);
-    copied = true;
-    if (resid == 0 || mode == RMSGD || mode == RMSGN) return true;
-  }
-  return false;
-}
 
 int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   *done = 0;
@@ -403,13 +318,13 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   std::unique_lock<Mutex> l(mu_, std::adopt_lock);
   // A zero-byte read of a pipe or FIFO returns at once: no message taken, no error reported
   // (illumos fifo_read; a device stream's goes through the checks below, as strread's does).
-  if ((is_pipe_ || fifo_) && IovRemaining(iov, iovcnt, 0) == 0) return 0;
+  size_t resid = IovRemaining(iov, iovcnt, 0);
+  if ((is_pipe_ || fifo_) && resid == 0) return 0;
   if (strderr_ || linked_) {
     int e = GetErrLocked(kErrRead | kErrPlex, false);
     if (e != 0) return e;
   }
   size_t off = 0;
-  size_t resid = IovRemaining(iov, iovcnt, 0);
   bool copied = false;
   int rc = 0;
   // Computed at the first wait (nothing before it moves the clock): most reads never wait.
