@@ -84,7 +84,7 @@ class FileRef {
   std::shared_ptr<File> strong_;  // instead of a slot
 };
 
-inline FileRef::FileRef(int fd) {
+[[gnu::always_inline]] inline FileRef::FileRef(int fd) {
   if (fd < 0) return;
   const size_t chunk = static_cast<size_t>(fd) >> fdtable::detail::kChunkBits;
   if (chunk >= fdtable::detail::kChunks) return;
@@ -116,7 +116,7 @@ inline FileRef::FileRef(int fd) {
   slot_ = i;
 }
 
-inline FileRef::~FileRef() {
+[[gnu::always_inline]] inline FileRef::~FileRef() {
   if (slot_ < 0) return;
   internal::ThreadRecord& r = *internal::t_record;
   r.hazard[slot_].store(nullptr, std::memory_order_release);  // the call's work before

@@ -92,7 +92,7 @@ void StreamHead::Inbox::Lock() {
 // Under busy: room for a record of `need` bytes with `charge`, in a ring of at least `want`
 // bytes. Returns where the record goes (the index past it in *end), or nullptr if it does not
 // fit: the charge would pass the limit, or the ring is full, or it must grow and is not empty.
-unsigned char* StreamHead::InboxRoom(size_t need, int64_t charge, uint32_t want, uint64_t* end) {
+[[gnu::always_inline]] inline unsigned char* StreamHead::InboxRoom(size_t need, int64_t charge, uint32_t want, uint64_t* end) {
   Inbox& in = inbox_;
   if (in.charge_in - in.out_seen + charge > in.limit) {
     in.out_seen = in.charge_out.load(std::memory_order_acquire);
@@ -182,7 +182,7 @@ unsigned char* StreamHead::InboxReserveBytes(size_t n) {
 
 // Takes the spin lock and writes the header of a record of `need` bytes (see InboxRoom); returns
 // its body, with the lock held until InboxPublishLocked, or nullptr with the lock let go.
-unsigned char* StreamHead::InboxReserve(uint32_t kind, uint32_t len, size_t need, int64_t charge,
+[[gnu::always_inline]] inline unsigned char* StreamHead::InboxReserve(uint32_t kind, uint32_t len, size_t need, int64_t charge,
                                         uint32_t want) {
   inbox_.Lock();
   // Signals wanted: the locked way, which raises them. Looked at under the inbox lock, which

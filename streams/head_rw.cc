@@ -164,8 +164,20 @@ StreamHead* StreamHead::InlinePeer(size_t n) {
     peer->InboxArrived(a);
     return true;
   }
-  mblk_t* mp = MakeData(iov, iovcnt, off, n);
-  if (mp == nullptr) return false;
+  mblk_t* mp;
+  const ssize_t maxblk = maxblk_.load(std::memory_order_relaxed);
+  if (iovcnt == 1 && (maxblk == INFPSZ || maxblk <= 0 || n <= static_cast<size_t>(maxblk))) {
+    // One buffer into one block: what MakeData would make, without its loop.
+    const size_t wroff = wroff_.load(std::memory_order_relaxed);
+    mp = allocb(wroff + n + tail_.load(std::memory_order_relaxed));
+    if (mp == nullptr) return false;
+    mp->b_rptr += wroff;
+    std::memcpy(mp->b_rptr, iov->iov_base, n);
+    mp->b_wptr = mp->b_rptr + n;
+  } else {
+    mp = MakeData(iov, iovcnt, off, n);
+    if (mp == nullptr) return false;
+  }
   if (delim_.load(std::memory_order_relaxed)) mp->b_flag |= MSGDELIM;
   putnext(wq, mp);
   return true;
