@@ -180,6 +180,36 @@ void PingPong(benchmark::State& state, bool streams) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(size));
 }
 
+// The burst pattern in one thread: 64 writes, then 64 reads. What each call costs with no
+// other core involved (Alternate's counters include the lines crossing between cores).
+void BurstOneThread(benchmark::State& state, bool streams) {
+  size_t size = static_cast<size_t>(state.range(0));
+  Pipe p(streams, static_cast<int>(state.range(1)));
+  const Calls& c = streams ? kStreams : kKernel;
+  constexpr int kBurst = 64;
+  std::vector<char> msg(size, 'o'), buf(size);
+  double write_ns = 0, read_ns = 0;
+  for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kBurst; i++) {
+      if (c.write(p.fd[1], msg.data(), size) != static_cast<ssize_t>(size)) std::abort();
+    }
+    auto t1 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kBurst; i++) ReadFull(c, p.fd[0], buf.data(), size);
+    auto t2 = std::chrono::steady_clock::now();
+    write_ns += std::chrono::duration<double, std::nano>(t1 - t0).count();
+    read_ns += std::chrono::duration<double, std::nano>(t2 - t1).count();
+  }
+  const double msgs = static_cast<double>(std::max<int64_t>(1, state.iterations() * kBurst));
+  state.SetItemsProcessed(state.iterations() * kBurst);
+  state.counters["write_ns"] = write_ns / msgs;
+  state.counters["read_ns"] = read_ns / msgs;
+}
+void BM_LinuxPipeBurstOneThread(benchmark::State& s) { BurstOneThread(s, false); }
+void BM_StreamsPipeBurstOneThread(benchmark::State& s) { BurstOneThread(s, true); }
+BENCHMARK(BM_LinuxPipeBurstOneThread)->Args({64, 0});
+BENCHMARK(BM_StreamsPipeBurstOneThread)->Args({64, 0})->Args({64, 2});
+
 // One thread writes a message and reads it back: the cost of the calls themselves, no waiting.
 void WriteRead(benchmark::State& state, bool streams) {
   size_t size = static_cast<size_t>(state.range(0));
