@@ -157,7 +157,8 @@ bool StreamHead::TryInbox(mblk_t* mp, Arrival* a) {
   }
   if (CopiesAsBytes(mp)) {
     const size_t n = MBLKL(mp);
-    if (unsigned char* dst = InboxReserveBytes(n)) {
+    if (unsigned char* dst = InboxReserve(kBytes, static_cast<uint32_t>(n), BytesRecord(n),
+                                          static_cast<int64_t>(n), kInboxLarge)) {
       std::memcpy(dst, mp->b_rptr, n);
       *a = InboxPublishLocked();
       freeb(mp);  // one block (CopiesAsBytes)
