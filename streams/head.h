@@ -31,9 +31,11 @@
 // the read queue is empty, copies whole byte records straight to the caller as it would have read
 // the messages they would have become. So a reader draining the queue and a writer filling it do
 // not meet on mu_ or the read queue, and a small message costs about one line of the ring moving
-// between their cores. Such a pipe write takes no lock of its own head either (WriteDirect): the
-// state it must look at (errors, hangup, linked, SO_DELIM, SO_REPLY, SO_MAXBLK) is atomic, and
-// anything unusual sends it the locked way from the start. A record is published with a plain
+// between their cores. Such a pipe write takes no lock of its own head either (WriteDirect), nor
+// does any write that is one packet and need not wait (it makes its message and sends it down,
+// as illumos's strwrite drops sd_lock before it copies): the state it must look at (errors,
+// hangup, linked, SO_DELIM, SO_REPLY, SO_MAXBLK, SO_WROFF, SO_TAIL) is atomic, and anything
+// unusual sends it the locked way from the start. A record is published with a plain
 // release store: the producer reads, still under the ring's spin lock, whether anyone waits
 // (WaitPoint::watched) and whether the descriptors are readable already; a waiter or a poller
 // changes those first and then takes and drops the spin lock before it looks at the ring
