@@ -131,8 +131,10 @@ Chunk* ChunkOf(int fd, bool make) {
   c = g_chunks[i].load(std::memory_order_relaxed);
   if (c == nullptr) {
     c = new Chunk;
-    g_chunks[i].store(c, std::memory_order_release);
+    // FileRef's view first: a descriptor installed through g_chunks (by any thread that sees
+    // it) must be found by a FileRef at once.
     detail::g_files[i].store(c->files, std::memory_order_release);
+    g_chunks[i].store(c, std::memory_order_release);
   }
   return c;
 }

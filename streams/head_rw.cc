@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <optional>
 
 #include "streams/alloc_internal.h"
 #include "streams/claim.h"
@@ -339,8 +338,7 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   size_t off = 0;
   bool copied = false;
   int rc = 0;
-  // Computed at the first wait (nothing before it moves the clock): most reads never wait.
-  std::optional<absl::Time> deadline;
+  const absl::Time deadline = DeadlineAfter(read_timeout_);
   // M_READ goes down once per wait for data: again only after data came (the head's waits are
   // shared, so a wake-up for an ioctl or a back-enable is no new read).
   bool mread_sent = false;
@@ -377,8 +375,7 @@ int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
         if (!ndelon_) rc = EAGAIN;
         break;
       }
-      if (!deadline) deadline = DeadlineAfter(read_timeout_);
-      int e = WaitLocked(l, call, *deadline);
+      int e = WaitLocked(l, call, deadline);
       if (e == 0) e = GetErrLocked(kErrRead | kErrPlex, false);
       if (e != 0) {
         if (!copied) rc = e;
