@@ -231,7 +231,8 @@ void UpdateFaultsOn() {
 }
 
 // Initialises a fresh chunk whose embedded mblk_t and data block are both in use.
-[[gnu::always_inline]] inline mblk_t* InitChunk(Chunk* c, unsigned char cls, unsigned char* base, size_t size) {
+[[gnu::always_inline]] inline mblk_t* InitChunk(Chunk* c, unsigned char cls, unsigned char* base,
+                                                size_t size) {
   mblk_t* mp = &c->mb;
   dblk_t* db = &c->db;
   mp->b_next = mp->b_prev = mp->b_cont = nullptr;

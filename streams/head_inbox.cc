@@ -92,7 +92,8 @@ void StreamHead::Inbox::Lock() {
 // Under busy: room for a record of `need` bytes with `charge`, in a ring of at least `want`
 // bytes. Returns where the record goes (the index past it in *end), or nullptr if it does not
 // fit: the charge would pass the limit, or the ring is full, or it must grow and is not empty.
-[[gnu::always_inline]] inline unsigned char* StreamHead::InboxRoom(size_t need, int64_t charge, uint32_t want, uint64_t* end) {
+[[gnu::always_inline]] inline unsigned char* StreamHead::InboxRoom(size_t need, int64_t charge,
+                                                                   uint32_t want, uint64_t* end) {
   Inbox& in = inbox_;
   if (in.charge_in - in.out_seen + charge > in.limit) {
     in.out_seen = in.charge_out.load(std::memory_order_acquire);
@@ -157,8 +158,7 @@ bool StreamHead::TryInbox(mblk_t* mp, Arrival* a) {
   }
   if (CopiesAsBytes(mp)) {
     const size_t n = MBLKL(mp);
-    if (unsigned char* dst = InboxReserve(kBytes, static_cast<uint32_t>(n), BytesRecord(n),
-                                          static_cast<int64_t>(n), kInboxLarge)) {
+    if (unsigned char* dst = InboxReserveBytes(n)) {
       std::memcpy(dst, mp->b_rptr, n);
       *a = InboxPublishLocked();
       freeb(mp);  // one block (CopiesAsBytes)
@@ -176,15 +176,27 @@ bool StreamHead::TryInbox(mblk_t* mp, Arrival* a) {
   return true;
 }
 
-unsigned char* StreamHead::InboxReserveBytes(size_t n) {
+[[gnu::always_inline]] inline unsigned char* StreamHead::InboxReserveBytes(size_t n) {
   return InboxReserve(kBytes, static_cast<uint32_t>(n), BytesRecord(n), static_cast<int64_t>(n),
                       kInboxLarge);
 }
 
+// n bytes of the caller's buffers (from iov/off, which move past them) into this head's inbox as
+// one record: false if it cannot take them now. *a: for InboxArrived, once the caller's locks go.
+bool StreamHead::CopyIntoInbox(const iovec*& iov, int& iovcnt, size_t& off, size_t n,
+                               Arrival* a) {
+  unsigned char* dst = InboxReserveBytes(n);
+  if (dst == nullptr) return false;
+  internal::GatherIov(iov, iovcnt, off, dst, n);
+  *a = InboxPublishLocked();
+  return true;
+}
+
 // Takes the spin lock and writes the header of a record of `need` bytes (see InboxRoom); returns
 // its body, with the lock held until InboxPublishLocked, or nullptr with the lock let go.
-[[gnu::always_inline]] inline unsigned char* StreamHead::InboxReserve(uint32_t kind, uint32_t len, size_t need, int64_t charge,
-                                        uint32_t want) {
+[[gnu::always_inline]] inline unsigned char* StreamHead::InboxReserve(uint32_t kind, uint32_t len,
+                                                                      size_t need, int64_t charge,
+                                                                      uint32_t want) {
   inbox_.Lock();
   // Signals wanted: the locked way, which raises them. Looked at under the inbox lock, which
   // UpdateNotifyLocked takes after turning it on, so no message slips in unsignalled after.
@@ -254,10 +266,16 @@ StreamHead::Arrival StreamHead::InboxPublishLocked() {
   if (d.mp != nullptr) freemsg(d.mp);  // read whole
 }
 
-// Read's direct way: next to the inbox's consumer side, so the two inline into it.
+// Read's direct way (mu_ held, the read queue empty): copies the inbox's plain data straight to
+// the caller (bytes copied in, one-block M_DATA messages), as the loop in Read would read them
+// off the queue. Stops where the loop has more to do (a record larger than what is left to fill,
+// any other message); returns true when the read is complete. Here, next to the inbox's
+// consumer side, so the peek and the consume inline into it.
 bool StreamHead::ReadInboxLocked(const iovec*& iov, int& iovcnt, size_t& off, size_t& resid,
                                  ssize_t* done, bool& copied) {
-  if (delim_ || stream_->head_rq()->q_first != nullptr || internal::HasBadBuffer(iov, iovcnt)) return false;
+  if (delim_ || stream_->head_rq()->q_first != nullptr || internal::HasBadBuffer(iov, iovcnt)) {
+    return false;
+  }
   const int mode = rdopt_ & RMODEMASK;
   InboxData d;
   while (InboxPeekDataLocked(&d)) {

@@ -49,14 +49,18 @@ void StreamHead::PacketSizes(ssize_t* rmin, ssize_t* rmax) {
 
 // ---- building messages (strmakedata) ----
 
-mblk_t* StreamHead::MakeData(const iovec*& iov, int& iovcnt, size_t& off, size_t count) {
-  mblk_t* head = nullptr;
-  mblk_t** tailp = &head;
-  const ssize_t maxblk = maxblk_.load(std::memory_order_relaxed);
-  const size_t wroff = wroff_.load(std::memory_order_relaxed);
-  const size_t tail = tail_.load(std::memory_order_relaxed);
+namespace {
+// strmakedata: count bytes from the cursor as a message of blocks of at most maxblk bytes (one
+// block if maxblk is INFPSZ or not positive), each with wroff bytes of headroom for the headers
+// of the layers below and tail bytes after. nullptr without memory, nothing consumed then.
+// Inline: a direct write builds its one block here without a call.
+[[gnu::always_inline]] inline mblk_t* BuildData(const iovec*& iov, int& iovcnt, size_t& off,
+                                                size_t count, ssize_t maxblk, size_t wroff,
+                                                size_t tail) {
   size_t blk = maxblk == INFPSZ || maxblk <= 0 ? count : static_cast<size_t>(maxblk);
   if (blk == 0) blk = count;
+  mblk_t* head = nullptr;
+  mblk_t** tailp = &head;
   do {
     size_t n = std::min(count, blk);
     mblk_t* bp = allocb(wroff + n + tail);
@@ -64,15 +68,20 @@ mblk_t* StreamHead::MakeData(const iovec*& iov, int& iovcnt, size_t& off, size_t
       freemsg(head);
       return nullptr;
     }
-    bp->b_rptr += wroff;  // headroom for the headers of the layers below
-    bp->b_wptr = bp->b_rptr;
-    GatherIov(iov, iovcnt, off, bp->b_wptr, n);
-    bp->b_wptr += n;
+    bp->b_rptr += wroff;
+    GatherIov(iov, iovcnt, off, bp->b_rptr, n);
+    bp->b_wptr = bp->b_rptr + n;
     *tailp = bp;
     tailp = &bp->b_cont;
     count -= n;
   } while (count > 0);
   return head;
+}
+}  // namespace
+
+mblk_t* StreamHead::MakeData(const iovec*& iov, int& iovcnt, size_t& off, size_t count) {
+  return BuildData(iov, iovcnt, off, count, maxblk_.load(std::memory_order_relaxed),
+                   wroff_.load(std::memory_order_relaxed), tail_.load(std::memory_order_relaxed));
 }
 
 // Sends mp down from the head (consumes it). With SO_REPLY on, an M_DATA then waits for its
@@ -147,7 +156,8 @@ StreamHead* StreamHead::InlinePeer(size_t n) {
 // a test of that wants the locked way's waits and errors. The state looked at is atomic; a
 // change racing the write (an M_ERROR arriving, an M_SETOPTS) orders after it, as it would if it
 // had come a moment later.
-[[gnu::always_inline]] inline bool StreamHead::WriteDirect(const iovec* iov, int iovcnt, size_t n) {
+[[gnu::always_inline]] inline bool StreamHead::WriteDirect(const iovec* iov, int iovcnt,
+                                                           size_t n) {
   if (n == 0 || strhup_ || stwrerr_ || linked_ || so_reply_ || internal::AllocFaultsOn()) {
     return false;
   }
@@ -163,33 +173,12 @@ StreamHead* StreamHead::InlinePeer(size_t n) {
     peer->InboxArrived(a);
     return true;
   }
-  mblk_t* mp;
-  const ssize_t maxblk = maxblk_.load(std::memory_order_relaxed);
-  if (iovcnt == 1 && (maxblk == INFPSZ || maxblk <= 0 || n <= static_cast<size_t>(maxblk))) {
-    // One buffer into one block: what MakeData would make, without its loop.
-    const size_t wroff = wroff_.load(std::memory_order_relaxed);
-    mp = allocb(wroff + n + tail_.load(std::memory_order_relaxed));
-    if (mp == nullptr) return false;
-    mp->b_rptr += wroff;
-    std::memcpy(mp->b_rptr, iov->iov_base, n);
-    mp->b_wptr = mp->b_rptr + n;
-  } else {
-    mp = MakeData(iov, iovcnt, off, n);
-    if (mp == nullptr) return false;
-  }
+  mblk_t* mp = BuildData(iov, iovcnt, off, n, maxblk_.load(std::memory_order_relaxed),
+                         wroff_.load(std::memory_order_relaxed),
+                         tail_.load(std::memory_order_relaxed));
+  if (mp == nullptr) return false;
   if (delim_.load(std::memory_order_relaxed)) mp->b_flag |= MSGDELIM;
   putnext(wq, mp);
-  return true;
-}
-
-// n bytes of the caller's buffers (from iov/off, which move past them) into this head's inbox as
-// one record: false if it cannot take them now. *a: for InboxArrived, once the caller's locks go.
-bool StreamHead::CopyIntoInbox(const iovec*& iov, int& iovcnt, size_t& off, size_t n,
-                               Arrival* a) {
-  unsigned char* dst = InboxReserveBytes(n);
-  if (dst == nullptr) return false;
-  GatherIov(iov, iovcnt, off, dst, n);
-  *a = InboxPublishLocked();
   return true;
 }
 
@@ -314,11 +303,6 @@ mblk_t* StreamHead::TakeFirstLocked() {
 void StreamHead::PutBackLocked(mblk_t* mp) {
   if (!putbq(stream_->head_rq(), mp)) freemsg(mp);
 }
-
-// Read's direct way (mu_ held, the read queue empty): copies the inbox's plain data straight to
-// the caller (bytes copied in, one-block M_DATA messages), as the loop in Read would read them
-// off the queue. Stops where the loop has more to do (a record larger than what is left to fill,
-// any other message); returns true when the read is complete.
 
 int StreamHead::Read(const iovec* iov, int iovcnt, int fflag, ssize_t* done) {
   *done = 0;

@@ -17,11 +17,8 @@ namespace ustreams {
 
 namespace {
 
-// One test of the three links (or-ed), as every putnext makes it.
 #define STREAMS_NOT_QUEUED(mp, fn)                                                        \
-  STREAMS_RULE((reinterpret_cast<uintptr_t>((mp)->b_queue) |                              \
-                reinterpret_cast<uintptr_t>((mp)->b_next) |                               \
-                reinterpret_cast<uintptr_t>((mp)->b_prev)) == 0,                          \
+  STREAMS_RULE((mp)->b_queue == nullptr && (mp)->b_next == nullptr && (mp)->b_prev == nullptr, \
                "a message still on a queue is not put anywhere else",                    \
                fn "() of a message that sits on a queue; getq() or rmvq() it first")
 
