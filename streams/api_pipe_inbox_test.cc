@@ -49,25 +49,25 @@ std::string Pattern(uint32_t n, size_t size) {
 // inbox as messages, and the small ones are copied in as bytes there.
 TEST_F(PipeInboxTest, BoundariesHoldWhileTheRingWraps) {
   for (bool module : {false, true}) {
-  SCOPED_TRACE(module ? "as messages" : "as bytes");
-  int fd[2];
-  MakePipe(fd, module);
-  ASSERT_EQ(us_ioctl(fd[0], I_SRDOPT, RMSGN), 0);
-  // Through a module, messages larger than the inbox copies come too: they sit in the ring as
-  // messages, between the ones copied in as bytes.
-  const size_t span = module ? 2 * kInboxInlineMax : kInboxInlineMax;
-  uint32_t written = 0, read = 0;
-  for (int round = 0; round < 1500; round++) {
-    for (int k = 0; k < 3; k++, written++) {
-      WriteAll(fd[1], Pattern(written, 1 + (written * 37) % span));
+    SCOPED_TRACE(module ? "as messages" : "as bytes");
+    int fd[2];
+    MakePipe(fd, module);
+    ASSERT_EQ(us_ioctl(fd[0], I_SRDOPT, RMSGN), 0);
+    // Through a module, messages larger than the inbox copies come too: they sit in the ring as
+    // messages, between the ones copied in as bytes.
+    const size_t span = module ? 2 * kInboxInlineMax : kInboxInlineMax;
+    uint32_t written = 0, read = 0;
+    for (int round = 0; round < 1500; round++) {
+      for (int k = 0; k < 3; k++, written++) {
+        WriteAll(fd[1], Pattern(written, 1 + (written * 37) % span));
+      }
+      for (int k = 0; k < 3; k++, read++) {
+        ASSERT_EQ(ReadSome(fd[0], 4 * kInboxInlineMax), Pattern(read, 1 + (read * 37) % span))
+            << "message " << read;
+      }
     }
-    for (int k = 0; k < 3; k++, read++) {
-      ASSERT_EQ(ReadSome(fd[0], 4 * kInboxInlineMax), Pattern(read, 1 + (read * 37) % span))
-          << "message " << read;
-    }
-  }
-  EXPECT_EQ(us_close(fd[0]), 0);
-  EXPECT_EQ(us_close(fd[1]), 0);
+    EXPECT_EQ(us_close(fd[0]), 0);
+    EXPECT_EQ(us_close(fd[1]), 0);
   }
 }
 
